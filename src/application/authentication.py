@@ -1,0 +1,254 @@
+"""Authentication use cases: log in, refresh, log out, and authenticate a request."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from application.ports import (
+    Clock,
+    PasswordHasher,
+    SecurityEvent,
+    SecurityLog,
+    TokenIssuer,
+    TokenPair,
+    UnitOfWorkFactory,
+)
+from domain.errors import InvalidCredentials, NotAuthenticated, ValidationFailed
+from domain.sessions import RefreshVerdict, Session, new_session_id
+from domain.users import Email, Password, User, collect_field_errors
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionPolicy:
+    max_lifetime: timedelta
+    """Absolute lifetime of a session from login; rotation does not extend it."""
+    reuse_grace: timedelta
+    """How long the token rotated away last is refused without revoking the session."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Principal:
+    """Who made an authenticated request, through which session."""
+
+    user: User
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginCommand:
+    email: str
+    password: str
+    user_agent: str | None = None
+    ip: str | None = None
+
+    def __repr__(self) -> str:
+        return f"LoginCommand(email={self.email!r}, ip={self.ip!r})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginResult:
+    user: User
+    tokens: TokenPair
+    session_id: str
+
+
+class Login:
+    """- unknown email and wrong password fail alike, and take the same time;
+    - every login starts a new session that stores only a digest of its refresh token;
+    - a hash in an outdated algorithm or cost is replaced by a current one."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        issuer: TokenIssuer,
+        clock: Clock,
+        policy: SessionPolicy,
+        security_log: SecurityLog,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._issuer = issuer
+        self._clock = clock
+        self._policy = policy
+        self._security_log = security_log
+
+    async def __call__(self, command: LoginCommand) -> LoginResult:
+        email = collect_field_errors({"email": lambda: Email.parse(command.email)})["email"]
+        if not command.password:
+            raise ValidationFailed.for_field("password", "must not be empty")
+        async with self._uow() as uow:
+            user = await uow.users.get_by_email(email)
+        if user is None:
+            await self._hasher.verify_dummy(command.password)
+            self._record_failure(None, command.ip, "unknown email")
+            raise InvalidCredentials
+        if not await self._hasher.verify(command.password, user.password_hash):
+            self._record_failure(user.id, command.ip, "wrong password")
+            raise InvalidCredentials
+
+        upgraded_hash = None
+        if self._hasher.needs_rehash(user.password_hash):
+            upgraded_hash = await self._hasher.hash(Password(command.password))
+        now = self._clock.now()
+        session_id = new_session_id()
+        session_expires_at = now + self._policy.max_lifetime
+        tokens = self._issuer.issue(
+            user=user, session_id=session_id, now=now, session_expires_at=session_expires_at
+        )
+        session = Session.start(
+            session_id=session_id,
+            user_id=user.id,
+            refresh_token=tokens.refresh_token,
+            now=now,
+            max_lifetime=self._policy.max_lifetime,
+            user_agent=command.user_agent,
+            ip=command.ip,
+        )
+        async with self._uow() as uow:
+            if upgraded_hash is not None:
+                await uow.users.set_password_hash(user.id, upgraded_hash)
+                user.password_hash = upgraded_hash
+            await uow.sessions.add(session)
+            await uow.commit()
+        return LoginResult(user=user, tokens=tokens, session_id=session_id)
+
+    def _record_failure(self, user_id: int | None, ip: str | None, reason: str) -> None:
+        self._security_log.record(
+            SecurityEvent(name="login_failed", user_id=user_id, ip=ip, reason=reason)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshCommand:
+    refresh_token: str
+    ip: str | None = None
+
+    def __repr__(self) -> str:
+        return f"RefreshCommand(ip={self.ip!r})"
+
+
+class RefreshTokens:
+    """- only the session's current refresh token is accepted, and it is rotated by
+      compare-and-swap: of two concurrent refreshes with one token, one wins;
+    - the token rotated away last, within the grace window, is refused and nothing else happens;
+    - any other token of the session is a replay: the whole session is revoked (RFC 9700 4.14.2)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        issuer: TokenIssuer,
+        clock: Clock,
+        policy: SessionPolicy,
+        security_log: SecurityLog,
+    ) -> None:
+        self._uow = uow
+        self._issuer = issuer
+        self._clock = clock
+        self._policy = policy
+        self._security_log = security_log
+
+    async def __call__(self, command: RefreshCommand) -> TokenPair:
+        claims = self._issuer.read_refresh_token(command.refresh_token)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            session = await uow.sessions.get(claims.session_id)
+            if session is None or session.user_id != claims.user_id or not session.is_active(now):
+                raise NotAuthenticated("Session has ended")
+            verdict = session.judge_refresh(command.refresh_token, now, self._policy.reuse_grace)
+            if verdict is RefreshVerdict.RECENTLY_ROTATED:
+                raise NotAuthenticated("Refresh token already used")
+            if verdict is RefreshVerdict.REUSED:
+                await uow.sessions.revoke(session.id, now)
+                await uow.commit()
+                self._security_log.record(
+                    SecurityEvent(
+                        name="refresh_token_reused",
+                        user_id=session.user_id,
+                        session_id=session.id,
+                        ip=command.ip,
+                    )
+                )
+                raise NotAuthenticated("Refresh token already used; session revoked")
+            user = await uow.users.get(session.user_id)
+            if user is None:
+                raise NotAuthenticated("Session has ended")
+            tokens = self._issuer.issue(
+                user=user, session_id=session.id, now=now, session_expires_at=session.expires_at
+            )
+            expected_hash = session.refresh_token_hash
+            session.rotate(tokens.refresh_token, now)
+            if not await uow.sessions.rotate(session, expected_hash=expected_hash):
+                raise NotAuthenticated("Refresh token already used")
+            await uow.commit()
+        return tokens
+
+
+class Authenticate:
+    """Turns an access token into a principal, checking that its session is still active,
+    so logout, revocation and account deletion take effect at once."""
+
+    def __init__(self, uow: UnitOfWorkFactory, issuer: TokenIssuer, clock: Clock) -> None:
+        self._uow = uow
+        self._issuer = issuer
+        self._clock = clock
+
+    async def __call__(self, access_token: str) -> Principal:
+        claims = self._issuer.read_access_token(access_token)
+        async with self._uow() as uow:
+            user = await uow.sessions.find_active_user(
+                claims.session_id, claims.user_id, self._clock.now()
+            )
+        if user is None:
+            raise NotAuthenticated("Session has ended")
+        return Principal(user=user, session_id=claims.session_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogoutCommand:
+    access_token: str | None = None
+    refresh_token: str | None = None
+
+    def __repr__(self) -> str:
+        return "LogoutCommand(...)"
+
+
+class Logout:
+    """Revokes the session of a valid access token or, once that has expired, of the
+    session's current refresh token."""
+
+    def __init__(
+        self, uow: UnitOfWorkFactory, issuer: TokenIssuer, clock: Clock, authenticate: Authenticate
+    ) -> None:
+        self._uow = uow
+        self._issuer = issuer
+        self._clock = clock
+        self._authenticate = authenticate
+
+    async def __call__(self, command: LogoutCommand) -> None:
+        session_id = await self._session_to_end(command)
+        async with self._uow() as uow:
+            await uow.sessions.revoke(session_id, self._clock.now())
+            await uow.commit()
+
+    async def _session_to_end(self, command: LogoutCommand) -> str:
+        if command.access_token:
+            try:
+                return (await self._authenticate(command.access_token)).session_id
+            except NotAuthenticated:
+                if not command.refresh_token:
+                    raise
+        if not command.refresh_token:
+            raise NotAuthenticated
+        claims = self._issuer.read_refresh_token(command.refresh_token)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            session = await uow.sessions.get(claims.session_id)
+        if (
+            session is None
+            or session.user_id != claims.user_id
+            or not session.is_active(now)
+            or session.judge_refresh(command.refresh_token, now, timedelta(0))
+            is not RefreshVerdict.CURRENT
+        ):
+            raise NotAuthenticated("Session has ended")
+        return session.id

@@ -1,0 +1,151 @@
+"""The ports the use cases need, shaped by how they use them. Adapters live in infrastructure."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from domain.sessions import Session
+from domain.users import Email, NewUser, Password, PasswordHash, ProfileChanges, User
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    """Hashes and verifies off the event loop. Verification never raises for bad input."""
+
+    async def hash(self, password: Password) -> PasswordHash: ...
+
+    async def verify(self, password: str, password_hash: PasswordHash) -> bool:
+        """False for a wrong password, a password the algorithm cannot take, or a damaged hash."""
+        ...
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spends the time of one real verification, for logins of unknown emails."""
+        ...
+
+    def needs_rehash(self, password_hash: PasswordHash) -> bool:
+        """Whether the hash uses another algorithm or weaker parameters than the current ones."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    access_expires_in: int
+    """Seconds until the access token expires."""
+    refresh_expires_in: int
+    """Seconds until the refresh token expires (never past the session's absolute lifetime)."""
+
+    def __repr__(self) -> str:
+        return f"TokenPair(access_expires_in={self.access_expires_in}, ...)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessClaims:
+    user_id: int
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshClaims:
+    user_id: int
+    session_id: str
+
+
+class TokenIssuer(Protocol):
+    def issue(
+        self, *, user: User, session_id: str, now: datetime, session_expires_at: datetime
+    ) -> TokenPair:
+        """A fresh access and refresh token; every call gives tokens never issued before."""
+        ...
+
+    def read_access_token(self, token: str) -> AccessClaims:
+        """The claims of a valid access token; raises NotAuthenticated for anything else."""
+        ...
+
+    def read_refresh_token(self, token: str) -> RefreshClaims:
+        """The claims of a valid refresh token; raises NotAuthenticated for anything else."""
+        ...
+
+
+class UserRepository(Protocol):
+    async def add(self, user: NewUser) -> User:
+        """Stores a new user; raises EmailAlreadyRegistered if the email is taken."""
+        ...
+
+    async def get(self, user_id: int) -> User | None: ...
+
+    async def get_by_email(self, email: Email) -> User | None: ...
+
+    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User | None:
+        """Writes only the changed fields (concurrent edits of other fields survive)."""
+        ...
+
+    async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None: ...
+
+    async def delete(self, user_id: int) -> bool:
+        """Deletes the user and, with it, every session of theirs."""
+        ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: Session) -> None: ...
+
+    async def get(self, session_id: str) -> Session | None: ...
+
+    async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
+        """The session's user if the session is the user's and still active, in one query."""
+        ...
+
+    async def rotate(self, session: Session, *, expected_hash: str) -> bool:
+        """Compare-and-swap: stores the session's new token fields only if its stored refresh
+        token hash is still `expected_hash` and it is not revoked. False if another
+        rotation or a revocation came first."""
+        ...
+
+    async def revoke(self, session_id: str, now: datetime) -> bool:
+        """False if there was no such session or it was already revoked."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the repositories: rolled back on leaving unless committed."""
+
+    users: UserRepository
+    sessions: SessionRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityEvent:
+    """Something a security team wants in its logs. Never carries a password or a token."""
+
+    name: str
+    user_id: int | None = None
+    session_id: str | None = None
+    ip: str | None = None
+    reason: str | None = None
+
+
+class SecurityLog(Protocol):
+    def record(self, event: SecurityEvent) -> None: ...

@@ -1,0 +1,75 @@
+"""The one error root of authsvc: every rule a use case enforces fails with a DomainError."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """A broken business rule. `message` is safe to show to the client."""
+
+    default_message: ClassVar[str] = "Request failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class InvalidValue(DomainError):
+    """A single value broke its rule; `collect_field_errors` names the field it came from."""
+
+
+class ValidationFailed(DomainError):
+    default_message = "Validation failed"
+
+    def __init__(self, errors: Sequence[FieldError], message: str | None = None) -> None:
+        super().__init__(message)
+        self.errors = tuple(errors)
+
+    @classmethod
+    def for_field(cls, field: str, message: str) -> "ValidationFailed":
+        return cls([FieldError(field, message)])
+
+
+class EmailAlreadyRegistered(DomainError):
+    default_message = "Email already registered"
+
+
+class InvalidCredentials(DomainError):
+    """Unknown email and wrong password share this one message on purpose."""
+
+    default_message = "Invalid email or password"
+
+
+class NotAuthenticated(DomainError):
+    """A missing, malformed, expired, wrongly signed or revoked token."""
+
+    default_message = "Authentication required"
+
+
+class SessionNotFound(DomainError):
+    default_message = "Session not found"
+
+
+class UserNotFound(DomainError):
+    default_message = "User not found"
+
+
+class TooManyAttempts(DomainError):
+    default_message = "Too many attempts, try again later"
+
+    def __init__(self, retry_after_seconds: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class StorageUnavailable(DomainError):
+    """The database (or another store) cannot be reached; the request may be retried."""
+
+    default_message = "Service temporarily unavailable"

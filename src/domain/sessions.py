@@ -1,0 +1,89 @@
+"""Login sessions: one per login, identified by an opaque id, holding only a digest of its refresh token."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+
+def refresh_token_digest(token: str) -> str:
+    """SHA-256 of a refresh token: what the database keeps instead of the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class RefreshVerdict(Enum):
+    CURRENT = "current"
+    """The session's current token: rotate it."""
+    RECENTLY_ROTATED = "recently_rotated"
+    """The token rotated away last, inside the grace window: refuse, revoke nothing."""
+    REUSED = "reused"
+    """Any other token of this session: a replay, the session must end."""
+
+
+@dataclass(slots=True, kw_only=True)
+class Session:
+    id: str
+    user_id: int
+    refresh_token_hash: str
+    previous_token_hash: str | None = None
+    rotated_at: datetime | None = None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    user_agent: str | None = None
+    ip: str | None = None
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        session_id: str,
+        user_id: int,
+        refresh_token: str,
+        now: datetime,
+        max_lifetime: timedelta,
+        user_agent: str | None,
+        ip: str | None,
+    ) -> "Session":
+        return cls(
+            id=session_id,
+            user_id=user_id,
+            refresh_token_hash=refresh_token_digest(refresh_token),
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + max_lifetime,
+            user_agent=user_agent,
+            ip=ip,
+        )
+
+    def is_active(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+    def judge_refresh(self, token: str, now: datetime, grace: timedelta) -> RefreshVerdict:
+        digest = refresh_token_digest(token)
+        if secrets.compare_digest(digest, self.refresh_token_hash):
+            return RefreshVerdict.CURRENT
+        if (
+            self.previous_token_hash is not None
+            and self.rotated_at is not None
+            and secrets.compare_digest(digest, self.previous_token_hash)
+            and now - self.rotated_at <= grace
+        ):
+            return RefreshVerdict.RECENTLY_ROTATED
+        return RefreshVerdict.REUSED
+
+    def rotate(self, new_refresh_token: str, now: datetime) -> None:
+        self.previous_token_hash = self.refresh_token_hash
+        self.refresh_token_hash = refresh_token_digest(new_refresh_token)
+        self.rotated_at = now
+        self.last_used_at = now
+
+    def revoke(self, now: datetime) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = now

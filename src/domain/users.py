@@ -1,0 +1,196 @@
+"""Users and the values they are made of: email, password, password hash, profile fields."""
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final
+
+from domain.errors import FieldError, InvalidValue, ValidationFailed
+
+NAME_MAX_LENGTH: Final = 100
+EMAIL_MAX_LENGTH: Final = 100
+BIO_MAX_LENGTH: Final = 2000
+CONTACT_MAX_LENGTH: Final = 20
+BCRYPT_MAX_PASSWORD_BYTES: Final = 72
+
+# One "@", no whitespace, a dot in the domain: a sanity check, not RFC 5322. Deliverability
+# is the mail system's business; rejecting plausible addresses is worse than accepting odd ones.
+_EMAIL_PATTERN: Final = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_CONTACT_PATTERN: Final = re.compile(r"[0-9 +\-()]*")
+
+
+class Unset(Enum):
+    """Marks a profile field the client did not send (as opposed to `None`, which clears it)."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """A normalized email address: trimmed and lower-cased, so uniqueness ignores case everywhere."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if len(self.value) > EMAIL_MAX_LENGTH:
+            raise InvalidValue(f"must be at most {EMAIL_MAX_LENGTH} characters")
+        if self.value != self.value.strip().lower() or not _EMAIL_PATTERN.fullmatch(self.value):
+            raise InvalidValue("must be a valid email address")
+
+    @classmethod
+    def parse(cls, raw: str) -> "Email":
+        return cls(raw.strip().lower())
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Password:
+    """A plain-text password that passed the policy. Its repr never shows it."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Password(***)"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordHash:
+    """A stored password hash (bcrypt or argon2id encoded string)."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "PasswordHash(***)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordPolicy:
+    """Length limits and a list of refused common passwords; no composition rules (ASVS 6.2)."""
+
+    min_length: int = 8
+    max_length: int = 256
+    max_bytes: int | None = BCRYPT_MAX_PASSWORD_BYTES
+    common_passwords: frozenset[str] = frozenset()
+
+    def check(self, raw: str) -> Password:
+        if len(raw) < self.min_length:
+            raise InvalidValue(f"must be at least {self.min_length} characters")
+        if len(raw) > self.max_length:
+            raise InvalidValue(f"must be at most {self.max_length} characters")
+        if self.max_bytes is not None and len(raw.encode()) > self.max_bytes:
+            raise InvalidValue(
+                f"must be at most {self.max_bytes} bytes of UTF-8 (the bcrypt limit; "
+                "non-ASCII characters take 2 to 4 bytes each)"
+            )
+        if raw.casefold() in self.common_passwords:
+            raise InvalidValue("is too common, choose another")
+        return Password(raw)
+
+    def could_match(self, raw: str) -> bool:
+        """Whether a login attempt is worth hashing: a password no hash can match is just wrong."""
+        return len(raw) <= self.max_length and (
+            self.max_bytes is None or len(raw.encode()) <= self.max_bytes
+        )
+
+
+def parse_name(raw: str) -> str:
+    name = raw.strip()
+    if not name:
+        raise InvalidValue("must not be empty")
+    if len(name) > NAME_MAX_LENGTH:
+        raise InvalidValue(f"must be at most {NAME_MAX_LENGTH} characters")
+    return name
+
+
+def parse_bio(raw: str | None) -> str | None:
+    if raw is not None and len(raw) > BIO_MAX_LENGTH:
+        raise InvalidValue(f"must be at most {BIO_MAX_LENGTH} characters")
+    return raw
+
+
+def parse_contact(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if len(raw) > CONTACT_MAX_LENGTH:
+        raise InvalidValue(f"must be at most {CONTACT_MAX_LENGTH} characters")
+    if not _CONTACT_PATTERN.fullmatch(raw):
+        raise InvalidValue("may contain only digits, spaces and + - ( )")
+    return raw
+
+
+def collect_field_errors(parsers: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Runs each field's parser and reports every invalid field at once, not just the first."""
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for name, parse in parsers.items():
+        try:
+            values[name] = parse()
+        except InvalidValue as error:
+            errors.append(FieldError(name, error.message))
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileChanges:
+    """The profile fields a client asked to change; `UNSET` leaves a field as it is."""
+
+    name: str | Unset = UNSET
+    bio: str | None | Unset = UNSET
+    contact: str | None | Unset = UNSET
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        name: str | Unset = UNSET,
+        bio: str | None | Unset = UNSET,
+        contact: str | None | Unset = UNSET,
+    ) -> "ProfileChanges":
+        parsers: dict[str, Callable[[], Any]] = {}
+        if name is not UNSET:
+            parsers["name"] = lambda: parse_name(name)
+        if bio is not UNSET:
+            parsers["bio"] = lambda: parse_bio(bio)
+        if contact is not UNSET:
+            parsers["contact"] = lambda: parse_contact(contact)
+        if not parsers:
+            raise ValidationFailed([], "Provide at least one of name, bio, contact")
+        return cls(**collect_field_errors(parsers))
+
+    def as_dict(self) -> dict[str, str | None]:
+        """Only the fields to change, by name."""
+        changes = {"name": self.name, "bio": self.bio, "contact": self.contact}
+        return {key: value for key, value in changes.items() if not isinstance(value, Unset)}
+
+
+@dataclass(slots=True, kw_only=True)
+class User:
+    id: int
+    name: str
+    email: Email
+    password_hash: PasswordHash
+    bio: str | None = None
+    contact: str | None = None
+    created_at: datetime
+
+    def with_changes(self, changes: ProfileChanges) -> "User":
+        return replace(self, **changes.as_dict())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewUser:
+    """A user about to be stored; the repository gives it an id."""
+
+    name: str
+    email: Email
+    password_hash: PasswordHash
+    created_at: datetime
