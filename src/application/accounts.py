@@ -70,8 +70,8 @@ class RegisterUser:
 class UpdateProfileCommand:
     user_id: int
     name: str | Unset = UNSET
-    bio: str | None | Unset = UNSET
-    contact: str | None | Unset = UNSET
+    bio: str | Unset | None = UNSET
+    contact: str | Unset | None = UNSET
 
 
 class UpdateProfile:

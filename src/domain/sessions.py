@@ -1,4 +1,4 @@
-"""Login sessions: one per login, identified by an opaque id, holding only a digest of its refresh token."""
+"""Login sessions: one per login, with an opaque id and only a digest of its refresh token."""
 
 import hashlib
 import secrets

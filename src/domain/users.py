@@ -32,7 +32,7 @@ UNSET: Final = Unset.UNSET
 
 @dataclass(frozen=True, slots=True)
 class Email:
-    """A normalized email address: trimmed and lower-cased, so uniqueness ignores case everywhere."""
+    """A normalized email: trimmed and lower-cased, so uniqueness ignores case everywhere."""
 
     value: str
 
@@ -144,16 +144,16 @@ class ProfileChanges:
     """The profile fields a client asked to change; `UNSET` leaves a field as it is."""
 
     name: str | Unset = UNSET
-    bio: str | None | Unset = UNSET
-    contact: str | None | Unset = UNSET
+    bio: str | Unset | None = UNSET
+    contact: str | Unset | None = UNSET
 
     @classmethod
     def parse(
         cls,
         *,
         name: str | Unset = UNSET,
-        bio: str | None | Unset = UNSET,
-        contact: str | None | Unset = UNSET,
+        bio: str | Unset | None = UNSET,
+        contact: str | Unset | None = UNSET,
     ) -> "ProfileChanges":
         parsers: dict[str, Callable[[], Any]] = {}
         if name is not UNSET:
@@ -183,7 +183,12 @@ class User:
     created_at: datetime
 
     def with_changes(self, changes: ProfileChanges) -> "User":
-        return replace(self, **changes.as_dict())
+        return replace(
+            self,
+            name=self.name if isinstance(changes.name, Unset) else changes.name,
+            bio=self.bio if isinstance(changes.bio, Unset) else changes.bio,
+            contact=self.contact if isinstance(changes.contact, Unset) else changes.contact,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

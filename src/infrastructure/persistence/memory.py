@@ -1,0 +1,170 @@
+"""In-memory twins of the SQL repositories, for tests and for workers that need no database.
+
+Entities are copied on the way in and out, so callers never share state with the store.
+Each repository call is atomic (nothing awaits inside it); a unit of work left without
+`commit()` undoes its own writes."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from application.ports import SessionRepository, UnitOfWork, UserRepository
+from domain.errors import EmailAlreadyRegistered
+from domain.sessions import Session
+from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
+
+Undo = Callable[[], None]
+
+
+@dataclass
+class InMemoryStore:
+    users: dict[int, User] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    last_user_id: int = 0
+    commits: int = 0
+
+
+class InMemoryUserRepository(UserRepository):
+    def __init__(self, store: InMemoryStore, journal: list[Undo]) -> None:
+        self._store = store
+        self._journal = journal
+
+    async def add(self, user: NewUser) -> User:
+        if any(existing.email == user.email for existing in self._store.users.values()):
+            raise EmailAlreadyRegistered
+        self._store.last_user_id += 1
+        stored = User(
+            id=self._store.last_user_id,
+            name=user.name,
+            email=user.email,
+            password_hash=user.password_hash,
+            created_at=user.created_at,
+        )
+        self._put(stored)
+        return replace(stored)
+
+    async def get(self, user_id: int) -> User | None:
+        user = self._store.users.get(user_id)
+        return replace(user) if user else None
+
+    async def get_by_email(self, email: Email) -> User | None:
+        for user in self._store.users.values():
+            if user.email == email:
+                return replace(user)
+        return None
+
+    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User | None:
+        user = self._store.users.get(user_id)
+        if user is None:
+            return None
+        self._put(user.with_changes(changes))
+        return await self.get(user_id)
+
+    async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None:
+        user = self._store.users.get(user_id)
+        if user is not None:
+            self._put(replace(user, password_hash=password_hash))
+
+    async def delete(self, user_id: int) -> bool:
+        user = self._store.users.pop(user_id, None)
+        if user is None:
+            return False
+        sessions = {
+            key: value for key, value in self._store.sessions.items() if value.user_id == user_id
+        }
+        for session_id in sessions:
+            del self._store.sessions[session_id]
+        self._journal.append(lambda: self._restore(user, sessions))
+        return True
+
+    def _put(self, user: User) -> None:
+        previous = self._store.users.get(user.id)
+        self._store.users[user.id] = user
+        if previous is None:
+            self._journal.append(lambda: self._store.users.pop(user.id, None))
+        else:
+            self._journal.append(lambda: self._store.users.__setitem__(user.id, previous))
+
+    def _restore(self, user: User, sessions: dict[str, Session]) -> None:
+        self._store.users[user.id] = user
+        self._store.sessions.update(sessions)
+
+
+class InMemorySessionRepository(SessionRepository):
+    def __init__(self, store: InMemoryStore, journal: list[Undo]) -> None:
+        self._store = store
+        self._journal = journal
+
+    async def add(self, session: Session) -> None:
+        self._put(replace(session))
+
+    async def get(self, session_id: str) -> Session | None:
+        session = self._store.sessions.get(session_id)
+        return replace(session) if session else None
+
+    async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
+        session = self._store.sessions.get(session_id)
+        if session is None or session.user_id != user_id or not session.is_active(now):
+            return None
+        user = self._store.users.get(user_id)
+        return replace(user) if user else None
+
+    async def rotate(self, session: Session, *, expected_hash: str) -> bool:
+        stored = self._store.sessions.get(session.id)
+        if stored is None or stored.revoked_at is not None:
+            return False
+        if stored.refresh_token_hash != expected_hash:
+            return False
+        self._put(
+            replace(
+                stored,
+                refresh_token_hash=session.refresh_token_hash,
+                previous_token_hash=session.previous_token_hash,
+                rotated_at=session.rotated_at,
+                last_used_at=session.last_used_at,
+            )
+        )
+        return True
+
+    async def revoke(self, session_id: str, now: datetime) -> bool:
+        stored = self._store.sessions.get(session_id)
+        if stored is None or stored.revoked_at is not None:
+            return False
+        self._put(replace(stored, revoked_at=now))
+        return True
+
+    def _put(self, session: Session) -> None:
+        previous = self._store.sessions.get(session.id)
+        self._store.sessions[session.id] = session
+        if previous is None:
+            self._journal.append(lambda: self._store.sessions.pop(session.id, None))
+        else:
+            self._journal.append(lambda: self._store.sessions.__setitem__(session.id, previous))
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._journal: list[Undo] = []
+        self.users = InMemoryUserRepository(store, self._journal)
+        self.sessions = InMemorySessionRepository(store, self._journal)
+
+    async def __aenter__(self) -> Self:
+        self._journal.clear()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for undo in reversed(self._journal):
+            undo()
+        self._journal.clear()
+
+    async def commit(self) -> None:
+        self._journal.clear()
+        self._store.commits += 1

@@ -1,0 +1,100 @@
+"""Fast, deterministic stand-ins for the ports whose real adapters are slow or time-bound."""
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from application.ports import (
+    AccessClaims,
+    Clock,
+    PasswordHasher,
+    RefreshClaims,
+    SecurityEvent,
+    SecurityLog,
+    TokenIssuer,
+    TokenPair,
+)
+from domain.errors import NotAuthenticated
+from domain.users import Password, PasswordHash, User
+
+
+@dataclass
+class FixedClock(Clock):
+    """Stands still until a test moves it."""
+
+    current: datetime = field(default_factory=lambda: datetime(2026, 1, 1, 10, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+class FakeHasher(PasswordHasher):
+    """Hashes as `<scheme>$<password>`; any other scheme counts as outdated."""
+
+    def __init__(self, scheme: str = "fake") -> None:
+        self.scheme = scheme
+        self.dummy_verifications = 0
+
+    async def hash(self, password: Password) -> PasswordHash:
+        return PasswordHash(f"{self.scheme}${password.value}")
+
+    async def verify(self, password: str, password_hash: PasswordHash) -> bool:
+        _, _, stored = password_hash.value.partition("$")
+        return stored == password
+
+    async def verify_dummy(self, password: str) -> None:
+        self.dummy_verifications += 1
+
+    def needs_rehash(self, password_hash: PasswordHash) -> bool:
+        return not password_hash.value.startswith(f"{self.scheme}$")
+
+
+class FakeTokenIssuer(TokenIssuer):
+    """Readable tokens `kind:user:session:serial`, checked for kind only."""
+
+    def __init__(self, access_ttl: int = 900, refresh_ttl: int = 7 * 86400) -> None:
+        self._serial = itertools.count(1)
+        self._access_ttl = access_ttl
+        self._refresh_ttl = refresh_ttl
+
+    def issue(
+        self, *, user: User, session_id: str, now: datetime, session_expires_at: datetime
+    ) -> TokenPair:
+        serial = next(self._serial)
+        remaining = int((session_expires_at - now).total_seconds())
+        return TokenPair(
+            access_token=f"access:{user.id}:{session_id}:{serial}",
+            refresh_token=f"refresh:{user.id}:{session_id}:{serial}",
+            access_expires_in=self._access_ttl,
+            refresh_expires_in=min(self._refresh_ttl, remaining),
+        )
+
+    def read_access_token(self, token: str) -> AccessClaims:
+        user_id, session_id = self._read(token, "access")
+        return AccessClaims(user_id=user_id, session_id=session_id)
+
+    def read_refresh_token(self, token: str) -> RefreshClaims:
+        user_id, session_id = self._read(token, "refresh")
+        return RefreshClaims(user_id=user_id, session_id=session_id)
+
+    @staticmethod
+    def _read(token: str, kind: str) -> tuple[int, str]:
+        parts = token.split(":")
+        if len(parts) != 4 or parts[0] != kind or not parts[1].isdigit():
+            raise NotAuthenticated("Invalid token")
+        return int(parts[1]), parts[2]
+
+
+class RecordingSecurityLog(SecurityLog):
+    def __init__(self) -> None:
+        self.events: list[SecurityEvent] = []
+
+    def record(self, event: SecurityEvent) -> None:
+        self.events.append(event)
+
+    @property
+    def names(self) -> list[str]:
+        return [event.name for event in self.events]

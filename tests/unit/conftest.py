@@ -1,0 +1,89 @@
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from application.accounts import (
+    DeleteAccount,
+    RegisterCommand,
+    RegisterUser,
+    UpdateProfile,
+)
+from application.authentication import (
+    Authenticate,
+    Login,
+    LoginCommand,
+    LoginResult,
+    Logout,
+    RefreshTokens,
+    SessionPolicy,
+)
+from domain.users import Email, PasswordPolicy, User
+from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from tests.fakes import FakeHasher, FakeTokenIssuer, FixedClock, RecordingSecurityLog
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class UseCases:
+    """The use cases wired to in-memory adapters, with the adapters at hand for assertions."""
+
+    store: InMemoryStore = field(default_factory=InMemoryStore)
+    clock: FixedClock = field(default_factory=FixedClock)
+    hasher: FakeHasher = field(default_factory=FakeHasher)
+    issuer: FakeTokenIssuer = field(default_factory=FakeTokenIssuer)
+    security_log: RecordingSecurityLog = field(default_factory=RecordingSecurityLog)
+    session_policy: SessionPolicy = field(
+        default_factory=lambda: SessionPolicy(
+            max_lifetime=timedelta(days=30), reuse_grace=timedelta(seconds=10)
+        )
+    )
+
+    def uow(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.store)
+
+    @property
+    def register(self) -> RegisterUser:
+        return RegisterUser(self.uow, self.hasher, PasswordPolicy(min_length=8), self.clock)
+
+    @property
+    def login(self) -> Login:
+        return Login(
+            self.uow, self.hasher, self.issuer, self.clock, self.session_policy, self.security_log
+        )
+
+    @property
+    def refresh(self) -> RefreshTokens:
+        return RefreshTokens(
+            self.uow, self.issuer, self.clock, self.session_policy, self.security_log
+        )
+
+    @property
+    def authenticate(self) -> Authenticate:
+        return Authenticate(self.uow, self.issuer, self.clock)
+
+    @property
+    def logout(self) -> Logout:
+        return Logout(self.uow, self.issuer, self.clock, self.authenticate)
+
+    @property
+    def update_profile(self) -> UpdateProfile:
+        return UpdateProfile(self.uow)
+
+    @property
+    def delete_account(self) -> DeleteAccount:
+        return DeleteAccount(self.uow, self.security_log)
+
+    async def make_user(self, email: str = "ada@example.com", name: str = "Ada") -> User:
+        return await self.register(RegisterCommand(name=name, email=email, password=PASSWORD))
+
+    async def make_login(self, email: str = "ada@example.com") -> LoginResult:
+        if await self.uow().users.get_by_email(Email.parse(email)) is None:
+            await self.make_user(email)
+        return await self.login(LoginCommand(email=email, password=PASSWORD, ip="192.0.2.1"))
+
+
+@pytest.fixture
+def use_cases() -> UseCases:
+    return UseCases()
