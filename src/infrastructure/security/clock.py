@@ -1,0 +1,10 @@
+"""The real clock; tests swap in a fixed one."""
+
+from datetime import UTC, datetime
+
+from application.ports import Clock
+
+
+class SystemClock(Clock):
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,111 @@
+"""Password hashing with bcrypt or argon2id, in worker threads so a login never stalls the loop."""
+
+import asyncio
+import os
+import re
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final, Literal
+
+import argon2
+import bcrypt
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from application.ports import PasswordHasher
+from domain.users import Password, PasswordHash
+
+_BCRYPT_PREFIXES: Final = ("$2a$", "$2b$", "$2y$")
+"""`$2a$` and `$2y$` come from other implementations (Node's bcryptjs, PHP); all three verify."""
+_BCRYPT_PATTERN: Final = re.compile(r"\$2[aby]\$(?P<cost>\d\d)\$[./A-Za-z0-9]{53}")
+_ARGON2ID_PREFIX: Final = "$argon2id$"
+
+
+class ThreadedPasswordHasher(PasswordHasher):
+    """Hashes with the configured algorithm and verifies both, so a database of the Node
+    service keeps working and its hashes are upgraded on login.
+
+    - Every hash and verification runs in a dedicated pool of `max_concurrency` threads
+      (bcrypt and argon2 release the GIL). A pool rather than an asyncio.Semaphore: it caps
+      the whole process, whatever event loop calls it (a test client runs its own loop).
+    - Argon2id defaults are OWASP's minimum (m=19 MiB, t=2, p=1, about 25 ms).
+    - A hash is due for rehashing whenever it was not made with the current algorithm and
+      parameters, in either direction: lowering a cost on purpose takes effect too.
+    """
+
+    def __init__(
+        self,
+        *,
+        algorithm: Literal["bcrypt", "argon2id"],
+        bcrypt_rounds: int = 12,
+        argon2_time_cost: int = 2,
+        argon2_memory_cost: int = 19456,
+        argon2_parallelism: int = 1,
+        max_concurrency: int | None = None,
+    ) -> None:
+        """`argon2_memory_cost` is in KiB; `max_concurrency` defaults to the number of CPUs."""
+        if algorithm not in ("bcrypt", "argon2id"):
+            raise ValueError(f"unknown password hashing algorithm: {algorithm!r}")
+        self._algorithm = algorithm
+        self._bcrypt_rounds = bcrypt_rounds
+        self._argon2 = argon2.PasswordHasher(
+            time_cost=argon2_time_cost,
+            memory_cost=argon2_memory_cost,
+            parallelism=argon2_parallelism,
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_concurrency or os.cpu_count() or 1,
+            thread_name_prefix="password-hasher",
+        )
+        self._dummy_hash = self._hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: Password) -> PasswordHash:
+        return PasswordHash(
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._hash, password.value)
+        )
+
+    async def verify(self, password: str, password_hash: PasswordHash) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._verify, password, password_hash.value
+        )
+
+    async def verify_dummy(self, password: str) -> None:
+        """The same path as `verify` on a hash of the current settings: an input refused early
+        (over 72 bytes for bcrypt) is refused early for known and unknown emails alike."""
+        await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._verify, password, self._dummy_hash
+        )
+
+    def needs_rehash(self, password_hash: PasswordHash) -> bool:
+        encoded = password_hash.value
+        if self._algorithm == "bcrypt":
+            match = _BCRYPT_PATTERN.fullmatch(encoded)
+            return match is None or int(match["cost"]) != self._bcrypt_rounds
+        if not encoded.startswith(_ARGON2ID_PREFIX):
+            return True
+        try:
+            return self._argon2.check_needs_rehash(encoded)
+        except InvalidHashError:
+            return True
+
+    def _hash(self, password: str) -> str:
+        if self._algorithm == "bcrypt":
+            salt = bcrypt.gensalt(rounds=self._bcrypt_rounds)
+            return bcrypt.hashpw(password.encode(), salt).decode()
+        return self._argon2.hash(password)
+
+    def _verify(self, password: str, encoded: str) -> bool:
+        try:
+            secret = password.encode()
+        except UnicodeEncodeError:
+            return False
+        if encoded.startswith(_BCRYPT_PREFIXES):
+            try:
+                return bcrypt.checkpw(secret, encoded.encode())
+            except ValueError:
+                return False
+        if encoded.startswith(_ARGON2ID_PREFIX):
+            try:
+                return self._argon2.verify(encoded, secret)
+            except (VerificationError, InvalidHashError):
+                return False
+        return False

@@ -1,0 +1,133 @@
+"""Access and refresh JWTs (HS256), each type with its own secret, every claim required."""
+
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+
+import jwt
+
+from application.ports import AccessClaims, RefreshClaims, TokenIssuer, TokenPair
+from domain.errors import NotAuthenticated
+from domain.users import User
+
+_ALGORITHM: Final = "HS256"
+_ACCESS_CLAIMS: Final = ("sub", "email", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
+_REFRESH_CLAIMS: Final = ("sub", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
+_USER_ID_PATTERN: Final = re.compile(r"[1-9][0-9]{0,18}")
+"""`sub` is a string (RFC 7519) holding a positive id; ASCII digits only, of a bounded length."""
+
+
+class JwtTokenIssuer(TokenIssuer):
+    """- the algorithm is pinned on decoding: `alg: none` and any other algorithm are refused;
+    - `typ` and the separate secrets keep an access token from passing as a refresh token;
+    - a refresh token never outlives its session's absolute lifetime;
+    - every failure is NotAuthenticated with a message that never echoes the token.
+    Expiry is checked against real time, with `leeway` for clock skew between instances."""
+
+    def __init__(
+        self,
+        *,
+        access_secret: str,
+        refresh_secret: str,
+        access_ttl: timedelta,
+        refresh_ttl: timedelta,
+        issuer: str,
+        audience: str,
+        leeway: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self._access_secret = access_secret
+        self._refresh_secret = refresh_secret
+        self._access_ttl = int(access_ttl.total_seconds())
+        self._refresh_ttl = int(refresh_ttl.total_seconds())
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway
+
+    def issue(
+        self, *, user: User, session_id: str, now: datetime, session_expires_at: datetime
+    ) -> TokenPair:
+        issued_at = int(now.timestamp())
+        access_expires_at = issued_at + self._access_ttl
+        refresh_expires_at = min(issued_at + self._refresh_ttl, int(session_expires_at.timestamp()))
+        common = {
+            "sub": str(user.id),
+            "sid": session_id,
+            "iat": issued_at,
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        access_token = jwt.encode(
+            {
+                **common,
+                "email": str(user.email),
+                "typ": "access",
+                "exp": access_expires_at,
+                "jti": secrets.token_urlsafe(16),
+            },
+            self._access_secret,
+            algorithm=_ALGORITHM,
+        )
+        refresh_token = jwt.encode(
+            {
+                **common,
+                "typ": "refresh",
+                "exp": refresh_expires_at,
+                "jti": secrets.token_urlsafe(16),
+            },
+            self._refresh_secret,
+            algorithm=_ALGORITHM,
+        )
+        return TokenPair(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            access_expires_in=access_expires_at - issued_at,
+            refresh_expires_in=refresh_expires_at - issued_at,
+        )
+
+    def read_access_token(self, token: str) -> AccessClaims:
+        claims = self._decode(token, self._access_secret, "access", _ACCESS_CLAIMS)
+        return AccessClaims(user_id=_user_id(claims), session_id=_session_id(claims))
+
+    def read_refresh_token(self, token: str) -> RefreshClaims:
+        claims = self._decode(token, self._refresh_secret, "refresh", _REFRESH_CLAIMS)
+        return RefreshClaims(user_id=_user_id(claims), session_id=_session_id(claims))
+
+    def _decode(
+        self,
+        token: str,
+        secret: str,
+        token_type: Literal["access", "refresh"],
+        required: tuple[str, ...],
+    ) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(
+                token,
+                secret,
+                algorithms=[_ALGORITHM],
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+                options={"require": list(required), "strict_aud": True},
+            )
+        except jwt.ExpiredSignatureError:
+            raise NotAuthenticated("Token expired") from None
+        except jwt.PyJWTError:
+            raise NotAuthenticated("Invalid token") from None
+        if claims["typ"] != token_type:
+            raise NotAuthenticated("Invalid token")
+        return claims
+
+
+def _user_id(claims: dict[str, Any]) -> int:
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not _USER_ID_PATTERN.fullmatch(subject):
+        raise NotAuthenticated("Invalid token")
+    return int(subject)
+
+
+def _session_id(claims: dict[str, Any]) -> str:
+    session_id = claims["sid"]
+    if not isinstance(session_id, str) or not session_id:
+        raise NotAuthenticated("Invalid token")
+    return session_id

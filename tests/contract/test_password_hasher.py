@@ -1,0 +1,269 @@
+"""The PasswordHasher contract, for each algorithm the service can be configured with."""
+
+import asyncio
+import threading
+from typing import Literal
+
+import argon2
+import bcrypt
+import pytest
+
+from domain.users import Password, PasswordHash
+from infrastructure.security.hashers import ThreadedPasswordHasher
+
+Algorithm = Literal["bcrypt", "argon2id"]
+ALGORITHMS: tuple[Algorithm, ...] = ("bcrypt", "argon2id")
+PASSWORD = "correct horse battery staple"
+
+PHP_2Y_HASH = "$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a"
+"""From the PHP manual's password_verify example, for the password "rasmuslerdorf"."""
+OPENBSD_2A_HASH = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
+"""A classic bcrypt test vector, for the password "U*U"."""
+
+
+def make_hasher(
+    algorithm: Algorithm,
+    *,
+    bcrypt_rounds: int = 4,
+    argon2_time_cost: int = 1,
+    argon2_memory_cost: int = 1024,
+    max_concurrency: int | None = None,
+) -> ThreadedPasswordHasher:
+    """Low costs: these tests are about behaviour, not strength."""
+    return ThreadedPasswordHasher(
+        algorithm=algorithm,
+        bcrypt_rounds=bcrypt_rounds,
+        argon2_time_cost=argon2_time_cost,
+        argon2_memory_cost=argon2_memory_cost,
+        argon2_parallelism=1,
+        max_concurrency=max_concurrency,
+    )
+
+
+def bcrypt_hash(password: str, *, rounds: int = 4, prefix: bytes = b"2b") -> PasswordHash:
+    salt = bcrypt.gensalt(rounds=rounds, prefix=prefix)
+    return PasswordHash(bcrypt.hashpw(password.encode(), salt).decode())
+
+
+@pytest.fixture(params=ALGORITHMS)
+def algorithm(request: pytest.FixtureRequest) -> Algorithm:
+    return request.param
+
+
+@pytest.fixture
+def hasher(algorithm: Algorithm) -> ThreadedPasswordHasher:
+    return make_hasher(algorithm)
+
+
+def other_algorithm(algorithm: Algorithm) -> Algorithm:
+    return "argon2id" if algorithm == "bcrypt" else "bcrypt"
+
+
+async def test_a_hash_verifies_with_its_password(
+    hasher: ThreadedPasswordHasher, algorithm: Algorithm
+) -> None:
+    password_hash = await hasher.hash(Password(PASSWORD))
+
+    assert password_hash.value.startswith("$2b$" if algorithm == "bcrypt" else "$argon2id$")
+    assert await hasher.verify(PASSWORD, password_hash)
+
+
+async def test_a_wrong_password_does_not_verify(hasher: ThreadedPasswordHasher) -> None:
+    password_hash = await hasher.hash(Password(PASSWORD))
+
+    assert not await hasher.verify(PASSWORD + "!", password_hash)
+    assert not await hasher.verify("", password_hash)
+
+
+@pytest.mark.parametrize("made_by", ALGORITHMS)
+async def test_hashes_of_either_algorithm_verify(
+    hasher: ThreadedPasswordHasher, made_by: Algorithm
+) -> None:
+    password_hash = await make_hasher(made_by).hash(Password(PASSWORD))
+
+    assert await hasher.verify(PASSWORD, password_hash)
+    assert not await hasher.verify("not the password", password_hash)
+
+
+@pytest.mark.parametrize(
+    ("password", "password_hash"),
+    [
+        pytest.param(PASSWORD, bcrypt_hash(PASSWORD, rounds=10, prefix=b"2a"), id="2a-cost-10"),
+        pytest.param(
+            PASSWORD, PasswordHash(bcrypt_hash(PASSWORD).value.replace("$2b$", "$2y$")), id="2y"
+        ),
+        pytest.param("rasmuslerdorf", PasswordHash(PHP_2Y_HASH), id="php-2y"),
+        pytest.param("U*U", PasswordHash(OPENBSD_2A_HASH), id="openbsd-2a"),
+    ],
+)
+async def test_bcrypt_hashes_of_other_implementations_verify(
+    hasher: ThreadedPasswordHasher, password: str, password_hash: PasswordHash
+) -> None:
+    assert await hasher.verify(password, password_hash)
+    assert not await hasher.verify(password + "x", password_hash)
+
+
+@pytest.mark.parametrize("password", ["a" * 73, "é" * 37], ids=["73-ascii", "74-bytes-in-37-chars"])
+async def test_a_password_over_72_bytes_does_not_verify_against_bcrypt(
+    hasher: ThreadedPasswordHasher, password: str
+) -> None:
+    truncated = password.encode()[:72].decode(errors="ignore")
+
+    assert not await hasher.verify(password, bcrypt_hash(truncated))
+
+
+def damaged_hashes() -> list[object]:
+    bcrypt_value = bcrypt_hash(PASSWORD).value
+    argon2_value = argon2.PasswordHasher(time_cost=1, memory_cost=1024).hash(PASSWORD)
+    return [
+        pytest.param("", id="empty"),
+        pytest.param("garbage", id="garbage"),
+        pytest.param(bcrypt_value[:-10], id="truncated-bcrypt"),
+        pytest.param(bcrypt_value[:7] + "!" * 53, id="bcrypt-bad-alphabet"),
+        pytest.param(argon2_value[:-10], id="truncated-argon2"),
+        pytest.param("$argon2id$v=19$m=1,t=1,p=1$xx$yy", id="argon2-nonsense-parameters"),
+        pytest.param(argon2_value.replace("$argon2id$", "$argon2i$"), id="argon2i"),
+        pytest.param("$1$saltsalt$hashhashhashhashhash", id="md5-crypt"),
+        pytest.param(
+            "$2b$04$ééééééééééééééééééééééééééééééééééééééééééééééééééééé", id="non-ascii"
+        ),
+    ]
+
+
+@pytest.mark.parametrize("damaged", damaged_hashes())
+async def test_a_damaged_or_unknown_hash_verifies_nothing(
+    hasher: ThreadedPasswordHasher, damaged: str
+) -> None:
+    assert not await hasher.verify(PASSWORD, PasswordHash(damaged))
+
+
+async def test_a_password_that_is_not_valid_unicode_verifies_nothing(
+    hasher: ThreadedPasswordHasher,
+) -> None:
+    password_hash = await hasher.hash(Password(PASSWORD))
+
+    assert not await hasher.verify("\ud800", password_hash)
+
+
+async def test_a_current_hash_needs_no_rehash(hasher: ThreadedPasswordHasher) -> None:
+    password_hash = await hasher.hash(Password(PASSWORD))
+
+    assert not hasher.needs_rehash(password_hash)
+
+
+async def test_a_hash_of_the_other_algorithm_needs_rehash(
+    hasher: ThreadedPasswordHasher, algorithm: Algorithm
+) -> None:
+    password_hash = await make_hasher(other_algorithm(algorithm)).hash(Password(PASSWORD))
+
+    assert hasher.needs_rehash(password_hash)
+
+
+@pytest.mark.parametrize("damaged", damaged_hashes())
+def test_an_unparseable_hash_needs_rehash(hasher: ThreadedPasswordHasher, damaged: str) -> None:
+    assert hasher.needs_rehash(PasswordHash(damaged))
+
+
+def test_a_lower_bcrypt_cost_needs_rehash() -> None:
+    hasher = make_hasher("bcrypt", bcrypt_rounds=5)
+
+    assert hasher.needs_rehash(bcrypt_hash(PASSWORD, rounds=4))
+    assert not hasher.needs_rehash(bcrypt_hash(PASSWORD, rounds=5))
+
+
+@pytest.mark.parametrize("prefix", [b"2a", b"2y"])
+def test_other_bcrypt_variants_at_the_current_cost_need_no_rehash(prefix: bytes) -> None:
+    variant = bcrypt_hash(PASSWORD, rounds=4).value.replace("$2b$", f"${prefix.decode()}$")
+
+    assert not make_hasher("bcrypt", bcrypt_rounds=4).needs_rehash(PasswordHash(variant))
+
+
+@pytest.mark.parametrize(
+    ("time_cost", "memory_cost"), [(1, 2048), (2, 1024)], ids=["lower-time", "lower-memory"]
+)
+async def test_weaker_argon2_parameters_need_rehash(time_cost: int, memory_cost: int) -> None:
+    hasher = make_hasher("argon2id", argon2_time_cost=2, argon2_memory_cost=2048)
+    weaker = make_hasher("argon2id", argon2_time_cost=time_cost, argon2_memory_cost=memory_cost)
+
+    assert hasher.needs_rehash(await weaker.hash(Password(PASSWORD)))
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["correct horse", "", "x" * 100, "a" * 73, "é" * 37, "\ud800"],
+    ids=["normal", "empty", "100-chars", "73-bytes", "74-bytes-in-37-chars", "lone-surrogate"],
+)
+async def test_verify_dummy_never_raises(hasher: ThreadedPasswordHasher, password: str) -> None:
+    await hasher.verify_dummy(password)
+
+
+LIBRARY_CALLS = {
+    ("bcrypt", "hash"): (bcrypt, "hashpw"),
+    ("bcrypt", "verify"): (bcrypt, "checkpw"),
+    ("argon2id", "hash"): (argon2.PasswordHasher, "hash"),
+    ("argon2id", "verify"): (argon2.PasswordHasher, "verify"),
+}
+
+
+@pytest.mark.parametrize("operation", ["hash", "verify"])
+async def test_the_event_loop_keeps_running_while_a_password_is_hashed(
+    hasher: ThreadedPasswordHasher,
+    algorithm: Algorithm,
+    operation: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The library call waits until the loop has run other coroutines: on the loop, it would
+    wait in vain and fail; in a thread, it goes on as soon as the loop has ticked."""
+    stored = await hasher.hash(Password(PASSWORD))
+    loop_ticked = threading.Event()
+    owner, name = LIBRARY_CALLS[(algorithm, operation)]
+    library_call = getattr(owner, name)
+
+    def held_until_the_loop_ticks(*args: object, **kwargs: object) -> object:
+        assert loop_ticked.wait(timeout=5), "the event loop was blocked"
+        return library_call(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, held_until_the_loop_ticks)
+    task = asyncio.create_task(
+        hasher.hash(Password(PASSWORD)) if operation == "hash" else hasher.verify(PASSWORD, stored)
+    )
+    ticks = 0
+    while not task.done():
+        ticks += 1
+        if ticks == 3:
+            loop_ticked.set()
+        await asyncio.sleep(0)
+
+    assert await task
+
+
+async def test_no_more_threads_hash_at_once_than_max_concurrency(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hashes are held until two run; a third would enter during the pause if it could."""
+    hasher = make_hasher("bcrypt", max_concurrency=2)
+    two_running = threading.Event()
+    release = threading.Event()
+    lock = threading.Lock()
+    running = peak = 0
+
+    def held_hashpw(password: bytes, salt: bytes) -> bytes:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+            if running == 2:
+                two_running.set()
+        release.wait(timeout=5)
+        with lock:
+            running -= 1
+        return b"$2b$04$" + b"." * 53
+
+    monkeypatch.setattr(bcrypt, "hashpw", held_hashpw)
+    hashing = asyncio.gather(*(hasher.hash(Password(PASSWORD)) for _ in range(4)))
+    assert await asyncio.to_thread(two_running.wait, 5)
+    await asyncio.sleep(0.05)
+    release.set()
+    await hashing
+
+    assert peak == 2
