@@ -1,0 +1,435 @@
+"""The service's configuration: environment variables (and a `.env` file) parsed and checked once.
+
+A bad value stops the start with one line naming the variable, so a typo never surfaces later as
+a 500 or, worse, as a weaker service. Parsing turns each text into its type; `Settings`
+checks the limits and the relations between values, so a copy made with `dataclasses.replace`
+is checked too.
+"""
+
+import contextlib
+import os
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, Self, TypeVar, cast
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+PasswordHasherName = Literal["bcrypt", "argon2id"]
+LogFormat = Literal["json", "console"]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/authsvc.db"
+MIN_SECRET_BYTES = 32
+_ASYNC_DRIVERS = ("mysql+asyncmy", "mariadb+asyncmy", "sqlite+aiosqlite")
+_DRIVER_SHORTHANDS = {
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mariadb+asyncmy",
+    "sqlite": "sqlite+aiosqlite",
+}
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+_VERBATIM_VARIABLES = frozenset({"ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET", "DB_PASSWORD"})
+
+_T = TypeVar("_T")
+
+
+class ConfigurationError(Exception):
+    """A variable that cannot be used; `str(error)` is the one line to show the operator."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        self.variable = variable
+        self.message = message
+        super().__init__(f"{variable}: {message}")
+
+
+class RateLimit(NamedTuple):
+    """At most `requests` requests per `period`."""
+
+    requests: int
+    period: timedelta
+
+
+DEFAULT_AUTH_RATE_LIMIT = RateLimit(100, timedelta(minutes=1))
+
+_DURATION = re.compile(
+    r"(?P<amount>-?[0-9]*\.?[0-9]+) *"
+    r"(?P<unit>milliseconds?|msecs?|ms|seconds?|secs?|s|minutes?|mins?|m"
+    r"|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)?",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "y": 365.25 * 86400,
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A positive duration in the Node `ms` style: "15m", "1.5h", "7d", "500ms", "2 weeks".
+
+    Units and spellings are those of the `ms` package (ms, s, m, h, d, w, y; a year is 365.25
+    days), case-insensitive. A bare number means seconds, as the configuration contract says
+    (`3600` is an hour), where `ms` itself would read milliseconds.
+    """
+    match = _DURATION.fullmatch(text.strip()) if len(text) <= 100 else None
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration (examples: 15m, 12h, 7d, 3600)")
+    unit = (match["unit"] or "s").lower()
+    unit_key = "ms" if unit.startswith(("ms", "milli")) else unit[0]
+    try:
+        duration = timedelta(seconds=float(match["amount"]) * _UNIT_SECONDS[unit_key])
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
+    if duration <= timedelta(0):
+        raise ValueError(f"{text!r} must be longer than zero")
+    return duration
+
+
+def parse_rate(text: str) -> RateLimit:
+    """A request budget such as "100/minute", "10/second", "1000/hour" or "5/15m"."""
+    not_a_rate = ValueError(f"{text!r} is not a rate (examples: 100/minute, 5/15m)")
+    count, slash, period = (part.strip() for part in text.partition("/"))
+    if not (slash and re.fullmatch(r"[0-9]+", count) and int(count) > 0 and period):
+        raise not_a_rate
+    try:
+        duration = parse_duration(f"1{period}" if period[0].isalpha() else period)
+    except ValueError:
+        raise not_a_rate from None
+    return RateLimit(int(count), duration)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the composition root needs; build it with `Settings.from_env()`.
+
+    `host` defaults to the loopback interface, so a development start is not reachable from the
+    network; a container or a server behind a load balancer sets HOST=0.0.0.0. `log_format`
+    defaults to console on SQLite (a developer's machine) and JSON otherwise (`from_env`).
+    Secrets and URLs, which may hold passwords, are left out of the repr.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    access_token_secret: str = field(repr=False)
+    refresh_token_secret: str = field(repr=False)
+    access_token_expiry: timedelta = timedelta(minutes=15)
+    refresh_token_expiry: timedelta = timedelta(days=7)
+    password_hasher: PasswordHasherName = "bcrypt"
+    bcrypt_rounds: int = 12
+    password_min_length: int = 8
+    cookie_secure: bool = True
+    cors_origins: tuple[str, ...] = ()
+    tokens_in_body: bool = True
+    redis_url: str | None = field(default=None, repr=False)
+    jwt_issuer: str = "authsvc"
+    jwt_audience: str = "authsvc"
+    refresh_reuse_grace: timedelta = timedelta(seconds=10)
+    session_max_lifetime: timedelta = timedelta(days=30)
+    login_max_failures: int = 5
+    login_failure_window: timedelta = timedelta(minutes=15)
+    auth_rate_limit: RateLimit = DEFAULT_AUTH_RATE_LIMIT
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    log_level: str = "INFO"
+    log_format: LogFormat = "json"
+    secrets_generated: bool = False
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.port <= 65535, "PORT", "must be between 1 and 65535")
+        _require(
+            self.database_url.startswith(tuple(f"{driver}://" for driver in _ASYNC_DRIVERS)),
+            "DATABASE_URL",
+            "needs an async driver: mysql+asyncmy://... or sqlite+aiosqlite:///...",
+        )
+        for variable, secret in (
+            ("ACCESS_TOKEN_SECRET", self.access_token_secret),
+            ("REFRESH_TOKEN_SECRET", self.refresh_token_secret),
+        ):
+            _require(
+                len(secret.encode()) >= MIN_SECRET_BYTES,
+                variable,
+                f"must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 3.2)",
+            )
+        _require(
+            self.access_token_secret != self.refresh_token_secret,
+            "REFRESH_TOKEN_SECRET",
+            "must differ from ACCESS_TOKEN_SECRET",
+        )
+        _require(
+            self.refresh_token_expiry > self.access_token_expiry,
+            "REFRESH_TOKEN_EXPIRY",
+            "must be longer than ACCESS_TOKEN_EXPIRY",
+        )
+        _require(
+            self.password_hasher in ("bcrypt", "argon2id"),
+            "PASSWORD_HASHER",
+            f"must be bcrypt or argon2id, not {self.password_hasher!r}",
+        )
+        _require(4 <= self.bcrypt_rounds <= 31, "BCRYPT_ROUNDS", "must be between 4 and 31")
+        _require(
+            8 <= self.password_min_length <= 64,
+            "PASSWORD_MIN_LENGTH",
+            "must be between 8 and 64 (ASVS 6.2.1, and within bcrypt's 72 bytes)",
+        )
+        for origin in self.cors_origins:
+            _check_origin(origin)
+        _require(
+            self.redis_url is None
+            or urlsplit(self.redis_url).scheme in ("redis", "rediss", "unix"),
+            "REDIS_URL",
+            "must be a redis://, rediss:// or unix:// URL",
+        )
+        _require(bool(self.jwt_issuer), "JWT_ISSUER", "must not be empty")
+        _require(bool(self.jwt_audience), "JWT_AUDIENCE", "must not be empty")
+        _require(
+            self.refresh_reuse_grace >= timedelta(0),
+            "REFRESH_REUSE_GRACE_SECONDS",
+            "must be 0 or more",
+        )
+        _require(self.login_max_failures >= 1, "LOGIN_MAX_FAILURES", "must be at least 1")
+        _require(
+            self.log_level in _LOG_LEVELS, "LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}"
+        )
+        _require(self.log_format in ("json", "console"), "LOG_FORMAT", "must be json or console")
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """Whether the database is SQLite in this process rather than a MySQL server."""
+        return self.database_url.startswith("sqlite+aiosqlite://")
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: str | Path | None = ".env",
+    ) -> Self:
+        """Settings from `environ` (the process environment by default) over the `.env` file.
+
+        The environment wins over the file, and `os.environ` is never changed. The file is read
+        without `${...}` expansion, as Node's dotenv reads it, so a secret holding `$` is kept
+        as written. A blank value counts as unset; surrounding spaces are dropped, except from
+        the secrets and DB_PASSWORD, which are used exactly as given.
+
+        The database is DATABASE_URL, else MySQL built from the original service's DB_*
+        variables when DB_HOST or DB_NAME is set, else SQLite in ./data/authsvc.db.
+
+        With neither token secret set and a SQLite database, secrets are generated once, kept
+        in a 0600 file beside the database (data/authsvc.secrets for the default) and reused,
+        so sessions survive a restart; `secrets_generated` tells the caller to warn. This
+        creates the database's directory for that file; otherwise whoever opens a SQLite
+        database creates its directory. With MySQL, which several instances share, missing
+        secrets are an error.
+
+        Raises ConfigurationError on the first problem found.
+        """
+        file_values = dotenv_values(env_file, interpolate=False) if env_file else {}
+        merged = {**file_values, **(os.environ if environ is None else environ)}
+        values = {
+            name: value if name in _VERBATIM_VARIABLES else value.strip()
+            for name, value in merged.items()
+            if value and value.strip()
+        }
+
+        parsed: dict[str, Any] = {
+            field_name: _parse(variable, values[variable], parser)
+            for variable, (field_name, parser) in _VARIABLES.items()
+            if variable in values
+        }
+        database_url = _database_url(values)
+        access_secret, refresh_secret, generated = _token_secrets(values, database_url)
+        parsed.setdefault("log_format", "console" if database_url.startswith("sqlite") else "json")
+        return cls(
+            database_url=database_url,
+            access_token_secret=access_secret,
+            refresh_token_secret=refresh_secret,
+            secrets_generated=generated,
+            **parsed,
+        )
+
+
+def _require(condition: bool, variable: str, message: str) -> None:
+    if not condition:
+        raise ConfigurationError(variable, message)
+
+
+def _check_origin(origin: str) -> None:
+    _require(
+        origin != "*",
+        "CORS_ORIGINS",
+        '"*" cannot be combined with credentials (cookies); list the origins instead',
+    )
+    parts = urlsplit(origin)
+    _require(
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.path or parts.query or parts.fragment or parts.username),
+        "CORS_ORIGINS",
+        f"{origin!r} is not an origin: scheme://host[:port], with no path or trailing slash",
+    )
+
+
+def _parse(variable: str, text: str, parser: Callable[[str], _T]) -> _T:
+    try:
+        return parser(text)
+    except ValueError as error:
+        raise ConfigurationError(variable, str(error)) from None
+
+
+def _integer(text: str) -> int:
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ValueError(f"expected a whole number, not {text!r}")
+    return int(text)
+
+
+def _boolean(text: str) -> bool:
+    answer = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    try:
+        return answer[text.lower()]
+    except KeyError:
+        raise ValueError(f"expected true/false, 1/0 or yes/no, not {text!r}") from None
+
+
+def _whole_seconds(text: str) -> timedelta:
+    return timedelta(seconds=_integer(text))
+
+
+def _items(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    return tuple(ip_network(item) for item in _items(text))
+
+
+_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "HOST": ("host", str),
+    "PORT": ("port", _integer),
+    "ACCESS_TOKEN_EXPIRY": ("access_token_expiry", parse_duration),
+    "REFRESH_TOKEN_EXPIRY": ("refresh_token_expiry", parse_duration),
+    "PASSWORD_HASHER": ("password_hasher", str.lower),
+    "BCRYPT_ROUNDS": ("bcrypt_rounds", _integer),
+    "PASSWORD_MIN_LENGTH": ("password_min_length", _integer),
+    "COOKIE_SECURE": ("cookie_secure", _boolean),
+    "CORS_ORIGINS": ("cors_origins", _items),
+    "TOKENS_IN_BODY": ("tokens_in_body", _boolean),
+    "REDIS_URL": ("redis_url", str),
+    "JWT_ISSUER": ("jwt_issuer", str),
+    "JWT_AUDIENCE": ("jwt_audience", str),
+    "REFRESH_REUSE_GRACE_SECONDS": ("refresh_reuse_grace", _whole_seconds),
+    "SESSION_MAX_LIFETIME": ("session_max_lifetime", parse_duration),
+    "LOGIN_MAX_FAILURES": ("login_max_failures", _integer),
+    "LOGIN_FAILURE_WINDOW": ("login_failure_window", parse_duration),
+    "AUTH_RATE_LIMIT": ("auth_rate_limit", parse_rate),
+    "TRUSTED_PROXIES": ("trusted_proxies", _networks),
+    "LOG_LEVEL": ("log_level", str.upper),
+    "LOG_FORMAT": ("log_format", str.lower),
+}
+
+
+def _database_url(values: Mapping[str, str]) -> str:
+    if "DATABASE_URL" in values:
+        return _with_async_driver(values["DATABASE_URL"])
+    if "DB_HOST" not in values and "DB_NAME" not in values:
+        return DEFAULT_DATABASE_URL
+    _require("DB_NAME" in values, "DB_NAME", "required when DB_HOST is set")
+    port = _parse("DB_PORT", values.get("DB_PORT", "3306"), _integer)
+    _require(1 <= port <= 65535, "DB_PORT", "must be between 1 and 65535")
+    url = URL.create(
+        "mysql+asyncmy",
+        username=values.get("DB_USER", "root"),
+        password=values.get("DB_PASSWORD", ""),
+        host=values.get("DB_HOST", "localhost"),
+        port=port,
+        database=values["DB_NAME"],
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def _with_async_driver(url: str) -> str:
+    """The URL with its driver made async: `mysql://` and `sqlite://` are accepted for short."""
+    scheme, separator, rest = url.partition("://")
+    driver = _DRIVER_SHORTHANDS.get(scheme.lower(), scheme.lower())
+    _require(
+        bool(separator) and driver in _ASYNC_DRIVERS,
+        "DATABASE_URL",
+        "must be a mysql+asyncmy:// or sqlite+aiosqlite:/// URL (mysql:// and sqlite:// work too)",
+    )
+    async_url = f"{driver}://{rest}"
+    try:
+        parsed = make_url(async_url)
+    except (ArgumentError, ValueError):
+        raise ConfigurationError("DATABASE_URL", "is not a valid database URL") from None
+    _require(
+        driver.startswith("sqlite") or bool(parsed.host and parsed.database),
+        "DATABASE_URL",
+        "must name a host and a database: mysql+asyncmy://user:password@host:3306/name",
+    )
+    return async_url
+
+
+def _token_secrets(values: Mapping[str, str], database_url: str) -> tuple[str, str, bool]:
+    """The two signing secrets, and whether they were generated rather than configured.
+
+    An in-memory SQLite database gets fresh secrets on each start and no file, as it forgets
+    its sessions anyway.
+    """
+    access = values.get("ACCESS_TOKEN_SECRET")
+    refresh = values.get("REFRESH_TOKEN_SECRET")
+    if access is not None and refresh is not None:
+        return access, refresh, False
+    if access is not None or refresh is not None:
+        missing = "REFRESH_TOKEN_SECRET" if access is not None else "ACCESS_TOKEN_SECRET"
+        raise ConfigurationError(missing, "missing; set both token secrets, or neither on SQLite")
+    _require(
+        database_url.startswith("sqlite"),
+        "ACCESS_TOKEN_SECRET",
+        "required with MySQL, as is REFRESH_TOKEN_SECRET (only SQLite generates its own)",
+    )
+    database = make_url(database_url).database
+    if not database or database == ":memory:":
+        return secrets.token_urlsafe(48), secrets.token_urlsafe(48), True
+    secrets_file = Path(database).with_suffix(".secrets")
+    if not secrets_file.exists():
+        _create_secrets_file(secrets_file)
+    kept = dotenv_values(secrets_file, interpolate=False)
+    for variable in ("ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET"):
+        _require(
+            bool(kept.get(variable)),
+            variable,
+            f"missing from {secrets_file}; delete that file to generate new secrets",
+        )
+    return cast(str, kept["ACCESS_TOKEN_SECRET"]), cast(str, kept["REFRESH_TOKEN_SECRET"]), True
+
+
+def _create_secrets_file(path: Path) -> None:
+    """Write new secrets to `path` readable by the owner only, complete or not at all.
+
+    The secrets are written to a private draft that is then linked into place, so several
+    workers starting at once agree on the first file published and none reads a half-written one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as draft_file:
+        draft_file.write(
+            f"ACCESS_TOKEN_SECRET={secrets.token_urlsafe(48)}\n"
+            f"REFRESH_TOKEN_SECRET={secrets.token_urlsafe(48)}\n"
+        )
+        draft_file.flush()
+        os.fsync(draft_file.fileno())
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+    finally:
+        draft.unlink()
