@@ -1,0 +1,68 @@
+"""The composition root: builds every adapter from the settings and hands out the use cases.
+
+The HTTP app, the CLI and workers build one `Container(settings=...)` and take use cases from
+it; tests swap an adapter with one `override` call (an in-memory store, a fixed clock, a fast
+hasher)."""
+
+from dependency_injector import containers, providers
+
+from application.accounts import DeleteAccount, RegisterUser, UpdateProfile
+from application.authentication import Authenticate, Login, Logout, RefreshTokens, SessionPolicy
+from domain.users import BCRYPT_MAX_PASSWORD_BYTES, PasswordPolicy
+from infrastructure.persistence.health import DatabaseProbe
+from infrastructure.persistence.sql import create_engine, unit_of_work_factory
+from infrastructure.security.clock import SystemClock
+from infrastructure.security.events import LoggingSecurityLog
+from infrastructure.security.hashers import ThreadedPasswordHasher
+from infrastructure.security.tokens import JwtTokenIssuer
+from infrastructure.settings import Settings
+
+
+def password_policy(settings: Settings) -> PasswordPolicy:
+    """bcrypt cannot take more than 72 bytes; argon2id has no such limit."""
+    return PasswordPolicy(
+        min_length=settings.password_min_length,
+        max_bytes=BCRYPT_MAX_PASSWORD_BYTES if settings.password_hasher == "bcrypt" else None,
+    )
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock = providers.Singleton(SystemClock)
+    engine = providers.Singleton(create_engine, settings.provided.database_url)
+    uow = providers.Singleton(unit_of_work_factory, engine)
+    database_probe = providers.Singleton(DatabaseProbe, engine)
+    hasher = providers.Singleton(
+        ThreadedPasswordHasher,
+        algorithm=settings.provided.password_hasher,
+        bcrypt_rounds=settings.provided.bcrypt_rounds,
+    )
+    token_issuer = providers.Singleton(
+        JwtTokenIssuer,
+        access_secret=settings.provided.access_token_secret,
+        refresh_secret=settings.provided.refresh_token_secret,
+        access_ttl=settings.provided.access_token_expiry,
+        refresh_ttl=settings.provided.refresh_token_expiry,
+        issuer=settings.provided.jwt_issuer,
+        audience=settings.provided.jwt_audience,
+    )
+    security_log = providers.Singleton(LoggingSecurityLog)
+    password_policy = providers.Singleton(password_policy, settings)
+    session_policy = providers.Singleton(
+        SessionPolicy,
+        max_lifetime=settings.provided.session_max_lifetime,
+        reuse_grace=settings.provided.refresh_reuse_grace,
+    )
+
+    register_user = providers.Singleton(RegisterUser, uow, hasher, password_policy, clock)
+    login = providers.Singleton(
+        Login, uow, hasher, token_issuer, clock, session_policy, security_log
+    )
+    refresh_tokens = providers.Singleton(
+        RefreshTokens, uow, token_issuer, clock, session_policy, security_log
+    )
+    authenticate = providers.Singleton(Authenticate, uow, token_issuer, clock)
+    logout = providers.Singleton(Logout, uow, token_issuer, clock, authenticate)
+    update_profile = providers.Singleton(UpdateProfile, uow)
+    delete_account = providers.Singleton(DeleteAccount, uow, security_log)

@@ -1,0 +1,33 @@
+"""Log output: one JSON object per line in production, readable lines in development."""
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Literal
+
+# Attributes every LogRecord has; anything else was passed through `extra=` and is kept.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(
+            (key, value) for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES
+        )
+        # Stack traces stay out of the logs on purpose: they can carry SQL parameters.
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str, log_format: Literal["json", "console"]) -> None:
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

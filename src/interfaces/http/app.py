@@ -1,0 +1,68 @@
+"""The Litestar application: routes, dependencies from the container, error mapping."""
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from infrastructure.container import Container
+from infrastructure.logs import configure_logging
+from infrastructure.settings import Settings
+from interfaces.http.auth import TokenCookies, provide_principal
+from interfaces.http.controllers import UserController
+from interfaces.http.errors import EXCEPTION_HANDLERS
+from interfaces.http.health import HealthController
+
+MAX_BODY_BYTES = 16 * 1024
+
+USE_CASES = (
+    "register_user",
+    "login",
+    "refresh_tokens",
+    "authenticate",
+    "logout",
+    "update_profile",
+    "delete_account",
+    "database_probe",
+)
+
+
+def _from_container(container: Container, name: str) -> Provide:
+    provider = getattr(container, name)
+
+    def dependency() -> Any:
+        return provider()
+
+    return Provide(dependency, sync_to_thread=False)
+
+
+def create_app(container: Container) -> Litestar:
+    settings: Settings = container.settings()
+    cookies = TokenCookies(secure=settings.cookie_secure)
+
+    async def dispose_engine() -> None:
+        await container.engine().dispose()
+
+    return Litestar(
+        route_handlers=[UserController, HealthController],
+        dependencies={
+            **{name: _from_container(container, name) for name in USE_CASES},
+            "principal": Provide(provide_principal),
+            "token_cookies": Provide(lambda: cookies, sync_to_thread=False),
+            "tokens_in_body": Provide(lambda: settings.tokens_in_body, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=MAX_BODY_BYTES,
+        state=State({"container": container}),
+        on_shutdown=[dispose_engine],
+        openapi_config=OpenAPIConfig(title="authsvc", version="0.1.0", path="/schema"),
+    )
+
+
+def build_app() -> Litestar:
+    """Entry point for ASGI servers (each worker process): settings from the environment."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(Container(settings=settings))

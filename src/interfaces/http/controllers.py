@@ -1,0 +1,176 @@
+"""Controllers: request structs in, commands to the use cases, envelopes out. Nothing else."""
+
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from application.accounts import (
+    DeleteAccount,
+    DeleteAccountCommand,
+    RegisterCommand,
+    RegisterUser,
+    UpdateProfile,
+    UpdateProfileCommand,
+)
+from application.authentication import (
+    Login,
+    LoginCommand,
+    Logout,
+    LogoutCommand,
+    Principal,
+    RefreshCommand,
+    RefreshTokens,
+)
+from application.ports import TokenPair
+from domain.errors import NotAuthenticated
+from domain.users import UNSET, Unset
+from interfaces.http.auth import (
+    TokenCookies,
+    access_token_of,
+    client_ip,
+    refresh_token_of,
+    user_agent,
+)
+from interfaces.http.schemas import (
+    Envelope,
+    LoginRequest,
+    LoginView,
+    RefreshRequest,
+    RegisterRequest,
+    TokensView,
+    UpdateProfileRequest,
+    UserView,
+)
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+T = TypeVar("T")
+
+
+class UserController(Controller):
+    path = "/users"
+    tags = ["users"]
+
+    @post("/register", status_code=201)
+    async def register(
+        self, data: JSONBody[RegisterRequest], register_user: NamedDependency[RegisterUser]
+    ) -> Envelope[UserView]:
+        user = await register_user(
+            RegisterCommand(name=data.name, email=data.email, password=data.password)
+        )
+        return Envelope(201, UserView.of(user), "User registered successfully")
+
+    @post("/login", status_code=200)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[LoginRequest],
+        login: NamedDependency[Login],
+        token_cookies: NamedDependency[TokenCookies],
+        tokens_in_body: NamedDependency[bool],
+    ) -> Response[Envelope[LoginView]]:
+        result = await login(
+            LoginCommand(
+                email=data.email,
+                password=data.password,
+                user_agent=user_agent(request),
+                ip=client_ip(request),
+            )
+        )
+        view = LoginView(user=UserView.of(result.user))
+        if tokens_in_body:
+            view.access_token = result.tokens.access_token
+            view.refresh_token = result.tokens.refresh_token
+        return Response(
+            Envelope(200, view, "User logged in successfully"),
+            cookies=token_cookies.set(result.tokens),
+            headers=NO_STORE,
+        )
+
+    @post("/refresh-token", status_code=200)
+    async def refresh_token(
+        self,
+        request: Request[Any, Any, Any],
+        refresh_tokens: NamedDependency[RefreshTokens],
+        token_cookies: NamedDependency[TokenCookies],
+        tokens_in_body: NamedDependency[bool],
+        data: JSONBody[RefreshRequest | None] = None,
+    ) -> Response[Envelope[TokensView]]:
+        token = refresh_token_of(request, data.refresh_token if data else None)
+        if token is None:
+            raise NotAuthenticated("Refresh token required")
+        tokens = await refresh_tokens(RefreshCommand(refresh_token=token, ip=client_ip(request)))
+        return _tokens_response(tokens, "Access token refreshed", token_cookies, tokens_in_body)
+
+    @get("/profile")
+    async def profile(self, principal: NamedDependency[Principal]) -> Envelope[UserView]:
+        return Envelope(200, UserView.of(principal.user), "Profile fetched successfully")
+
+    @patch("/update-profile")
+    async def update_profile(
+        self,
+        data: JSONBody[UpdateProfileRequest],
+        principal: NamedDependency[Principal],
+        update_profile: NamedDependency[UpdateProfile],
+    ) -> Envelope[UserView]:
+        user = await update_profile(
+            UpdateProfileCommand(
+                user_id=principal.user.id,
+                name=_given(data.name),
+                bio=_given(data.bio),
+                contact=_given(data.contact),
+            )
+        )
+        return Envelope(200, UserView.of(user), "Profile updated successfully")
+
+    @delete("/profile", status_code=200)
+    async def delete_profile(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        delete_account: NamedDependency[DeleteAccount],
+        token_cookies: NamedDependency[TokenCookies],
+    ) -> Response[Envelope[None]]:
+        await delete_account(
+            DeleteAccountCommand(
+                user_id=principal.user.id, session_id=principal.session_id, ip=client_ip(request)
+            )
+        )
+        return Response(
+            Envelope(200, None, "User deleted successfully"), cookies=token_cookies.clear()
+        )
+
+    @post("/logout", status_code=200)
+    async def logout(
+        self,
+        request: Request[Any, Any, Any],
+        logout: NamedDependency[Logout],
+        token_cookies: NamedDependency[TokenCookies],
+        data: JSONBody[RefreshRequest | None] = None,
+    ) -> Response[Envelope[None]]:
+        await logout(
+            LogoutCommand(
+                access_token=access_token_of(request),
+                refresh_token=refresh_token_of(request, data.refresh_token if data else None),
+            )
+        )
+        return Response(
+            Envelope(200, None, "User logged out successfully"), cookies=token_cookies.clear()
+        )
+
+
+def _tokens_response(
+    tokens: TokenPair, message: str, cookies: TokenCookies, tokens_in_body: bool
+) -> Response[Envelope[TokensView]]:
+    view = TokensView.of(tokens) if tokens_in_body else TokensView()
+    return Response(
+        Envelope(200, view, message), cookies=cookies.set(tokens), headers=NO_STORE
+    )
+
+
+def _given(value: T | msgspec.UnsetType) -> T | Unset:
+    """msgspec's marker for an absent field, in the domain's terms."""
+    return UNSET if isinstance(value, msgspec.UnsetType) else value
