@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -149,3 +149,20 @@ class SecurityEvent:
 
 class SecurityLog(Protocol):
     def record(self, event: SecurityEvent) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """Counts events per key in a fixed window that starts with the key's first event.
+
+    Shared by every instance of the service when backed by a shared store."""
+
+    async def consume(self, key: str, *, limit: int, window: timedelta) -> int | None:
+        """Counts one event. None while the count is within `limit`, else the whole seconds
+        (at least 1) until the window ends."""
+        ...
+
+    async def blocked_for(self, key: str, *, limit: int, window: timedelta) -> int | None:
+        """Like `consume` without counting: None unless `limit` events are already counted."""
+        ...
+
+    async def reset(self, key: str) -> None: ...
