@@ -1,9 +1,24 @@
-"""Account use cases: register, update the profile, delete the account."""
+"""Account use cases: register, update the profile, change the password, delete the account."""
 
 from dataclasses import dataclass
 
-from application.ports import Clock, PasswordHasher, SecurityEvent, SecurityLog, UnitOfWorkFactory
-from domain.errors import EmailAlreadyRegistered, UserNotFound
+from application.ports import (
+    Clock,
+    PasswordHasher,
+    SecurityEvent,
+    SecurityLog,
+    TokenIssuer,
+    TokenPair,
+    UnitOfWorkFactory,
+)
+from application.throttling import PasswordGuessThrottle
+from domain.errors import (
+    EmailAlreadyRegistered,
+    InvalidCredentials,
+    NotAuthenticated,
+    UserNotFound,
+    ValidationFailed,
+)
 from domain.users import (
     UNSET,
     Email,
@@ -118,3 +133,92 @@ class DeleteAccount:
                 ip=command.ip,
             )
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangePasswordCommand:
+    user_id: int
+    session_id: str
+    current_password: str
+    new_password: str
+    ip: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ChangePasswordCommand(user_id={self.user_id}, session_id={self.session_id!r})"
+
+
+class ChangePassword:
+    """- the current password must be right; wrong guesses count against the email's limit;
+    - the new password follows the policy and differs from the current one;
+    - every other session of the user is revoked; the caller's goes on with a fresh token
+      pair, and its previous refresh token stops working."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        issuer: TokenIssuer,
+        clock: Clock,
+        throttle: PasswordGuessThrottle,
+        security_log: SecurityLog,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._policy = policy
+        self._issuer = issuer
+        self._clock = clock
+        self._throttle = throttle
+        self._security_log = security_log
+
+    async def __call__(self, command: ChangePasswordCommand) -> TokenPair:
+        new_password = collect_field_errors(
+            {"newPassword": lambda: self._policy.check(command.new_password)}
+        )["newPassword"]
+        if new_password.value == command.current_password:
+            raise ValidationFailed.for_field("newPassword", "must differ from the current password")
+        async with self._uow() as uow:
+            user = await uow.users.get(command.user_id)
+        if user is None:
+            raise UserNotFound
+        await self._throttle.check(user.email, command.ip)
+        if not await self._hasher.verify(command.current_password, user.password_hash):
+            await self._throttle.failed(user.email)
+            self._security_log.record(
+                SecurityEvent(
+                    name="password_change_failed",
+                    user_id=user.id,
+                    session_id=command.session_id,
+                    ip=command.ip,
+                    reason="wrong current password",
+                )
+            )
+            raise InvalidCredentials("Current password is incorrect")
+        await self._throttle.succeeded(user.email)
+        new_hash = await self._hasher.hash(new_password)
+
+        now = self._clock.now()
+        async with self._uow() as uow:
+            session = await uow.sessions.get(command.session_id)
+            if session is None or not session.is_active(now):
+                raise NotAuthenticated("Session has ended")
+            tokens = self._issuer.issue(
+                user=user, session_id=session.id, now=now, session_expires_at=session.expires_at
+            )
+            expected_hash = session.refresh_token_hash
+            session.rotate(tokens.refresh_token, now)
+            if not await uow.sessions.rotate(session, expected_hash=expected_hash):
+                raise NotAuthenticated("Session has ended")
+            await uow.users.set_password_hash(user.id, new_hash)
+            revoked = await uow.sessions.revoke_all_for_user(user.id, now, keep=session.id)
+            await uow.commit()
+        self._security_log.record(
+            SecurityEvent(
+                name="password_changed",
+                user_id=user.id,
+                session_id=session.id,
+                ip=command.ip,
+                reason=f"{revoked} other sessions revoked",
+            )
+        )
+        return tokens

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 from application.ports import (
     Clock,
@@ -12,6 +13,7 @@ from application.ports import (
     TokenPair,
     UnitOfWorkFactory,
 )
+from application.throttling import PasswordGuessThrottle
 from domain.errors import InvalidCredentials, NotAuthenticated, ValidationFailed
 from domain.sessions import RefreshVerdict, Session, new_session_id
 from domain.users import Email, Password, User, collect_field_errors
@@ -63,6 +65,7 @@ class Login:
         issuer: TokenIssuer,
         clock: Clock,
         policy: SessionPolicy,
+        throttle: PasswordGuessThrottle,
         security_log: SecurityLog,
     ) -> None:
         self._uow = uow
@@ -70,21 +73,22 @@ class Login:
         self._issuer = issuer
         self._clock = clock
         self._policy = policy
+        self._throttle = throttle
         self._security_log = security_log
 
     async def __call__(self, command: LoginCommand) -> LoginResult:
         email = collect_field_errors({"email": lambda: Email.parse(command.email)})["email"]
         if not command.password:
             raise ValidationFailed.for_field("password", "must not be empty")
+        await self._throttle.check(email, command.ip)
         async with self._uow() as uow:
             user = await uow.users.get_by_email(email)
         if user is None:
             await self._hasher.verify_dummy(command.password)
-            self._record_failure(None, command.ip, "unknown email")
-            raise InvalidCredentials
-        if not await self._hasher.verify(command.password, user.password_hash):
-            self._record_failure(user.id, command.ip, "wrong password")
-            raise InvalidCredentials
+            await self._fail(email, None, command.ip, "unknown email")
+        elif not await self._hasher.verify(command.password, user.password_hash):
+            await self._fail(email, user.id, command.ip, "wrong password")
+        await self._throttle.succeeded(email)
 
         upgraded_hash = None
         if self._hasher.needs_rehash(user.password_hash):
@@ -112,10 +116,14 @@ class Login:
             await uow.commit()
         return LoginResult(user=user, tokens=tokens, session_id=session_id)
 
-    def _record_failure(self, user_id: int | None, ip: str | None, reason: str) -> None:
+    async def _fail(
+        self, email: Email, user_id: int | None, ip: str | None, reason: str
+    ) -> NoReturn:
+        await self._throttle.failed(email)
         self._security_log.record(
             SecurityEvent(name="login_failed", user_id=user_id, ip=ip, reason=reason)
         )
+        raise InvalidCredentials
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -114,6 +114,20 @@ class SessionRepository(Protocol):
         """False if there was no such session or it was already revoked."""
         ...
 
+    async def revoke_all_for_user(
+        self, user_id: int, now: datetime, *, keep: str | None = None
+    ) -> int:
+        """Revokes every active session of the user but `keep`; returns how many."""
+        ...
+
+    async def list_active(self, user_id: int, now: datetime) -> list[Session]:
+        """The user's sessions that are neither revoked nor expired, most recently used first."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Deletes expired and revoked sessions; returns how many."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction over the repositories: rolled back on leaving unless committed."""

@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 
 from application.accounts import (
+    ChangePassword,
     DeleteAccount,
     RegisterCommand,
     RegisterUser,
@@ -18,8 +19,11 @@ from application.authentication import (
     RefreshTokens,
     SessionPolicy,
 )
+from application.sessions import ListSessions, PurgeExpiredSessions, RevokeSession
+from application.throttling import PasswordGuessThrottle, ThrottleClient, ThrottlePolicy
 from domain.users import Email, PasswordPolicy, User
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from infrastructure.ratelimit.memory import InMemoryRateLimiter
 from tests.fakes import FakeHasher, FakeTokenIssuer, FixedClock, RecordingSecurityLog
 
 PASSWORD = "correct horse battery"
@@ -40,17 +44,48 @@ class UseCases:
         )
     )
 
+    throttle_policy: ThrottlePolicy = field(
+        default_factory=lambda: ThrottlePolicy(
+            max_failures=5,
+            failure_window=timedelta(minutes=15),
+            requests_per_client=100,
+            client_window=timedelta(minutes=1),
+        )
+    )
+    password_policy: PasswordPolicy = field(
+        default_factory=lambda: PasswordPolicy(
+            min_length=8, common_passwords=frozenset({"password123"})
+        )
+    )
+
+    def __post_init__(self) -> None:
+        self.limiter = InMemoryRateLimiter(now=lambda: self.clock.now().timestamp())
+
     def uow(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.store)
 
     @property
+    def password_throttle(self) -> PasswordGuessThrottle:
+        return PasswordGuessThrottle(self.limiter, self.throttle_policy, self.security_log)
+
+    @property
+    def throttle_client(self) -> ThrottleClient:
+        return ThrottleClient(self.limiter, self.throttle_policy, self.security_log)
+
+    @property
     def register(self) -> RegisterUser:
-        return RegisterUser(self.uow, self.hasher, PasswordPolicy(min_length=8), self.clock)
+        return RegisterUser(self.uow, self.hasher, self.password_policy, self.clock)
 
     @property
     def login(self) -> Login:
         return Login(
-            self.uow, self.hasher, self.issuer, self.clock, self.session_policy, self.security_log
+            self.uow,
+            self.hasher,
+            self.issuer,
+            self.clock,
+            self.session_policy,
+            self.password_throttle,
+            self.security_log,
         )
 
     @property
@@ -74,6 +109,30 @@ class UseCases:
     @property
     def delete_account(self) -> DeleteAccount:
         return DeleteAccount(self.uow, self.security_log)
+
+    @property
+    def change_password(self) -> ChangePassword:
+        return ChangePassword(
+            self.uow,
+            self.hasher,
+            self.password_policy,
+            self.issuer,
+            self.clock,
+            self.password_throttle,
+            self.security_log,
+        )
+
+    @property
+    def list_sessions(self) -> ListSessions:
+        return ListSessions(self.uow, self.clock)
+
+    @property
+    def revoke_session(self) -> RevokeSession:
+        return RevokeSession(self.uow, self.clock, self.security_log)
+
+    @property
+    def purge_expired_sessions(self) -> PurgeExpiredSessions:
+        return PurgeExpiredSessions(self.uow, self.clock)
 
     async def make_user(self, email: str = "ada@example.com", name: str = "Ada") -> User:
         return await self.register(RegisterCommand(name=name, email=email, password=PASSWORD))

@@ -1,7 +1,19 @@
 import pytest
 
-from application.accounts import DeleteAccountCommand, RegisterCommand, UpdateProfileCommand
-from domain.errors import EmailAlreadyRegistered, UserNotFound, ValidationFailed
+from application.accounts import (
+    ChangePasswordCommand,
+    DeleteAccountCommand,
+    RegisterCommand,
+    UpdateProfileCommand,
+)
+from application.authentication import LoginCommand, RefreshCommand
+from domain.errors import (
+    EmailAlreadyRegistered,
+    InvalidCredentials,
+    NotAuthenticated,
+    UserNotFound,
+    ValidationFailed,
+)
 from domain.users import Email
 from tests.unit.conftest import PASSWORD, UseCases
 
@@ -76,3 +88,78 @@ async def test_delete_account_removes_the_user_and_every_session(use_cases: UseC
 async def test_delete_account_of_a_missing_user(use_cases: UseCases) -> None:
     with pytest.raises(UserNotFound):
         await use_cases.delete_account(DeleteAccountCommand(user_id=404))
+
+
+async def test_change_password_revokes_every_other_session(use_cases: UseCases) -> None:
+    current = await use_cases.make_login()
+    other = await use_cases.make_login()
+    tokens = await use_cases.change_password(
+        ChangePasswordCommand(
+            user_id=current.user.id,
+            session_id=current.session_id,
+            current_password=PASSWORD,
+            new_password="a brand new secret",
+        )
+    )
+    assert (await use_cases.authenticate(tokens.access_token)).session_id == current.session_id
+    with pytest.raises(NotAuthenticated):
+        await use_cases.authenticate(other.tokens.access_token)
+    with pytest.raises(InvalidCredentials):
+        await use_cases.login(LoginCommand(email="ada@example.com", password=PASSWORD))
+    assert await use_cases.login(
+        LoginCommand(email="ada@example.com", password="a brand new secret")
+    )
+    assert "password_changed" in use_cases.security_log.names
+
+
+async def test_change_password_retires_the_callers_previous_refresh_token(
+    use_cases: UseCases,
+) -> None:
+    login = await use_cases.make_login()
+    tokens = await use_cases.change_password(
+        ChangePasswordCommand(
+            user_id=login.user.id,
+            session_id=login.session_id,
+            current_password=PASSWORD,
+            new_password="a brand new secret",
+        )
+    )
+    with pytest.raises(NotAuthenticated):
+        await use_cases.refresh(RefreshCommand(refresh_token=login.tokens.refresh_token))
+    assert await use_cases.refresh(RefreshCommand(refresh_token=tokens.refresh_token))
+
+
+async def test_change_password_needs_the_current_password(use_cases: UseCases) -> None:
+    login = await use_cases.make_login()
+    with pytest.raises(InvalidCredentials):
+        await use_cases.change_password(
+            ChangePasswordCommand(
+                user_id=login.user.id,
+                session_id=login.session_id,
+                current_password="not the password",
+                new_password="a brand new secret",
+            )
+        )
+    assert await use_cases.authenticate(login.tokens.access_token)
+    assert use_cases.security_log.names[-1] == "password_change_failed"
+
+
+@pytest.mark.parametrize(
+    ("new_password", "message"),
+    [(PASSWORD, "differ"), ("short", "at least 8"), ("PASSWORD123", "common"), ("é" * 37, "72")],
+)
+async def test_change_password_refuses_a_bad_new_password(
+    use_cases: UseCases, new_password: str, message: str
+) -> None:
+    login = await use_cases.make_login()
+    with pytest.raises(ValidationFailed) as caught:
+        await use_cases.change_password(
+            ChangePasswordCommand(
+                user_id=login.user.id,
+                session_id=login.session_id,
+                current_password=PASSWORD,
+                new_password=new_password,
+            )
+        )
+    assert caught.value.errors[0].field == "newPassword"
+    assert message in caught.value.errors[0].message

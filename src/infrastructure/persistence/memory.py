@@ -135,6 +135,37 @@ class InMemorySessionRepository(SessionRepository):
         self._put(replace(stored, revoked_at=now))
         return True
 
+    async def revoke_all_for_user(
+        self, user_id: int, now: datetime, *, keep: str | None = None
+    ) -> int:
+        doomed = [
+            session
+            for session in self._store.sessions.values()
+            if session.user_id == user_id and session.id != keep and session.is_active(now)
+        ]
+        for session in doomed:
+            self._put(replace(session, revoked_at=now))
+        return len(doomed)
+
+    async def list_active(self, user_id: int, now: datetime) -> list[Session]:
+        active = [
+            replace(session)
+            for session in self._store.sessions.values()
+            if session.user_id == user_id and session.is_active(now)
+        ]
+        return sorted(active, key=lambda session: session.last_used_at, reverse=True)
+
+    async def purge(self, now: datetime) -> int:
+        doomed = [
+            session for session in self._store.sessions.values() if not session.is_active(now)
+        ]
+        for session in doomed:
+            del self._store.sessions[session.id]
+            self._journal.append(
+                lambda session=session: self._store.sessions.__setitem__(session.id, session)
+            )
+        return len(doomed)
+
     def _put(self, session: Session) -> None:
         previous = self._store.sessions.get(session.id)
         self._store.sessions[session.id] = session
