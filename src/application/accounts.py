@@ -74,7 +74,8 @@ class RegisterUser:
                     name=fields["name"],
                     email=fields["email"],
                     password_hash=password_hash,
-                    created_at=self._clock.now(),
+                    # Whole seconds: all the original service's TIMESTAMP column keeps.
+                    created_at=self._clock.now().replace(microsecond=0),
                 )
             )
             await uow.commit()

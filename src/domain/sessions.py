@@ -5,6 +5,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Final
+
+USER_AGENT_MAX_LENGTH: Final = 255
+IP_MAX_LENGTH: Final = 45
 
 
 def refresh_token_digest(token: str) -> str:
@@ -58,8 +62,9 @@ class Session:
             created_at=now,
             last_used_at=now,
             expires_at=now + max_lifetime,
-            user_agent=user_agent,
-            ip=ip,
+            # Client-supplied and only informative: cut to fit rather than refuse the login.
+            user_agent=user_agent[:USER_AGENT_MAX_LENGTH] if user_agent else None,
+            ip=ip[:IP_MAX_LENGTH] if ip else None,
         )
 
     def is_active(self, now: datetime) -> bool:

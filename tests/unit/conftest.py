@@ -138,7 +138,9 @@ class UseCases:
         return await self.register(RegisterCommand(name=name, email=email, password=PASSWORD))
 
     async def make_login(self, email: str = "ada@example.com") -> LoginResult:
-        if await self.uow().users.get_by_email(Email.parse(email)) is None:
+        async with self.uow() as uow:
+            known = await uow.users.get_by_email(Email.parse(email))
+        if known is None:
             await self.make_user(email)
         return await self.login(LoginCommand(email=email, password=PASSWORD, ip="192.0.2.1"))
 

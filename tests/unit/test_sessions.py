@@ -53,3 +53,16 @@ def test_a_session_ends_when_revoked_or_past_its_lifetime() -> None:
     assert not session.is_active(NOW + timedelta(days=30))
     session.revoke(NOW)
     assert not session.is_active(NOW)
+
+
+def test_client_details_are_cut_to_fit() -> None:
+    session = Session.start(
+        session_id="s1",
+        user_id=1,
+        refresh_token="first",
+        now=NOW,
+        max_lifetime=timedelta(days=30),
+        user_agent="Ü" * 300,
+        ip="f" * 60,
+    )
+    assert (session.user_agent, session.ip) == ("Ü" * 255, "f" * 45)

@@ -7,15 +7,16 @@ Each repository call is atomic (nothing awaits inside it); a unit of work left w
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from types import TracebackType
 from typing import Self
 
 from application.ports import SessionRepository, UnitOfWork, UserRepository
-from domain.errors import EmailAlreadyRegistered
+from domain.errors import EmailAlreadyRegistered, UserNotFound
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
 
-Undo = Callable[[], None]
+Undo = Callable[[], object]
 
 
 @dataclass
@@ -98,6 +99,8 @@ class InMemorySessionRepository(SessionRepository):
         self._journal = journal
 
     async def add(self, session: Session) -> None:
+        if session.user_id not in self._store.users:
+            raise UserNotFound
         self._put(replace(session))
 
     async def get(self, session_id: str) -> Session | None:
@@ -161,9 +164,7 @@ class InMemorySessionRepository(SessionRepository):
         ]
         for session in doomed:
             del self._store.sessions[session.id]
-            self._journal.append(
-                lambda session=session: self._store.sessions.__setitem__(session.id, session)
-            )
+            self._journal.append(partial(self._store.sessions.__setitem__, session.id, session))
         return len(doomed)
 
     def _put(self, session: Session) -> None:

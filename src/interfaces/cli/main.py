@@ -46,6 +46,7 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> None:
     # Imported here: the server's runtime is only needed by this command.
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
 
     if settings.secrets_generated:
         print(
@@ -61,13 +62,14 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> None:
         interface=Interfaces.ASGI,
         workers=arguments.workers,
         loop=Loops.uvloop if os.name == "posix" else Loops.asyncio,
-        log_level=settings.log_level.lower(),
+        log_level=LogLevels(settings.log_level.lower()),
     ).serve()
 
 
 def _upgrade(settings: Settings, arguments: argparse.Namespace) -> None:
     async def run() -> None:
-        engine = create_engine(settings.database_url)
+        # Migrating a large adopted table can take minutes; requests keep the short timeout.
+        engine = create_engine(settings.database_url, timeout_seconds=600)
         try:
             await upgrade_database(engine, arguments.revision)
         finally:

@@ -1,0 +1,1 @@
+"""The Alembic migrations of the schema, run through `infrastructure.persistence.migrate`."""

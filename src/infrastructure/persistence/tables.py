@@ -1,0 +1,118 @@
+"""The schema the SQL adapters read and write, as SQLAlchemy Core tables.
+
+It is the head of the Alembic migrations, kept identical to them by a test. `users` keeps the
+original service's columns, so a database it created can be adopted. Both tables use
+utf8mb4 (a 4-byte emoji fits) with a binary collation: emails are normalized by the domain,
+and comparing them byte for byte makes MySQL agree with SQLite and the in-memory store
+(a case- or accent-insensitive collation would make "josé@x.io" and "jose@x.io" one address).
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CHAR,
+    TIMESTAMP,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from domain.sessions import IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
+
+"""An IPv6 address with an embedded IPv4 one, the longest textual form."""
+
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
+
+class _AwareUtc(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python, naive UTC in the database, which keeps no offset.
+    A naive datetime is refused rather than guessed at."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the database layer expects aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class UtcDateTime(_AwareUtc):
+    """DATETIME(6) on MySQL, so microseconds survive there as they do on SQLite."""
+
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return mysql.DATETIME(fsp=6)
+        return DateTime()
+
+
+class UtcTimestamp(_AwareUtc):
+    """The original `created_at TIMESTAMP`: whole seconds on MySQL, read and written in the
+    connection's time zone, which `create_engine` pins to UTC."""
+
+    impl = TIMESTAMP
+    cache_ok = True
+
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100)),
+    Column("email", String(100), unique=True),
+    Column("password", String(255)),
+    Column("bio", Text),
+    Column("contact", String(20)),
+    Column("created_at", UtcTimestamp, server_default=func.current_timestamp()),
+    # AUTOINCREMENT stops SQLite from handing a deleted user's id to the next one, as MySQL does.
+    sqlite_autoincrement=True,
+    **MYSQL_TABLE_OPTIONS,
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", name="fk_sessions_user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("refresh_token_hash", CHAR(64), nullable=False),
+    Column("previous_token_hash", CHAR(64)),
+    Column("rotated_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Column("user_agent", String(USER_AGENT_MAX_LENGTH)),
+    Column("ip", String(IP_MAX_LENGTH)),
+    Index("ix_sessions_user_id", "user_id"),
+    Index("ix_sessions_expires_at", "expires_at"),
+    **MYSQL_TABLE_OPTIONS,
+)

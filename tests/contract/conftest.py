@@ -1,0 +1,74 @@
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from application.ports import UnitOfWorkFactory
+from domain.users import Email, NewUser, PasswordHash, User
+from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from infrastructure.persistence.migrate import upgrade_database
+from infrastructure.persistence.sql import create_engine, unit_of_work_factory
+from tests.databases import DATABASES, fresh_database
+
+NewUserFactory = Callable[..., NewUser]
+AddUser = Callable[..., Awaitable[User]]
+
+BCRYPT_HASH = "$2b$04$abcdefghijklmnopqrstuuJ1dSwjb2z3YkZEv4bL9AtqaK5BB6Uq6"
+
+
+@pytest.fixture(params=[pytest.param("memory", id="memory"), *DATABASES])
+async def uow_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[UnitOfWorkFactory]:
+    """A unit of work factory on an empty store: in memory, or a fresh database at head."""
+    if request.param == "memory":
+        store = InMemoryStore()
+        yield lambda: InMemoryUnitOfWork(store)
+        return
+    async with fresh_database(request.param, tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            await upgrade_database(engine)
+            yield unit_of_work_factory(engine)
+        finally:
+            await engine.dispose()
+
+
+@pytest.fixture
+def adapter(request: pytest.FixtureRequest) -> str:
+    """Which store `uow_factory` runs on: memory, sqlite or mysql."""
+    return str(request.node.callspec.params["uow_factory"])
+
+
+def make_new_user(
+    email: str = "ada@example.com",
+    name: str = "Ada",
+    password_hash: str = BCRYPT_HASH,
+    created_at: datetime = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC),
+) -> NewUser:
+    return NewUser(
+        name=name,
+        email=Email(email),
+        password_hash=PasswordHash(password_hash),
+        created_at=created_at,
+    )
+
+
+@pytest.fixture
+def new_user() -> NewUserFactory:
+    """A user to add, with every field defaulted."""
+    return make_new_user
+
+
+@pytest.fixture
+def add_user(uow_factory: UnitOfWorkFactory) -> AddUser:
+    """Stores and commits a user made by `new_user(**fields)`."""
+
+    async def add(**fields: object) -> User:
+        async with uow_factory() as uow:
+            user = await uow.users.add(make_new_user(**fields))  # type: ignore[arg-type]
+            await uow.commit()
+        return user
+
+    return add

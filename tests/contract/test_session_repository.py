@@ -1,0 +1,436 @@
+"""The SessionRepository contract, on every store."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from application.ports import UnitOfWorkFactory
+from domain.errors import UserNotFound
+from domain.sessions import Session, new_session_id, refresh_token_digest
+from domain.users import User
+
+AddUser = Callable[..., Awaitable[User]]
+
+FIRST_TOKEN = "first-refresh-token"
+LOGIN_TIME = datetime(2026, 1, 1, 10, 0, 0, 123456, tzinfo=UTC)
+LIFETIME = timedelta(days=30)
+
+
+def start_session(user_id: int, refresh_token: str = FIRST_TOKEN) -> Session:
+    return Session.start(
+        session_id=new_session_id(),
+        user_id=user_id,
+        refresh_token=refresh_token,
+        now=LOGIN_TIME,
+        max_lifetime=LIFETIME,
+        user_agent="Mozilla/5.0 (X11; Linux x86_64)",
+        ip="2001:db8::1",
+    )
+
+
+async def add_session(uow_factory: UnitOfWorkFactory, session: Session) -> Session:
+    async with uow_factory() as uow:
+        await uow.sessions.add(session)
+        await uow.commit()
+    return session
+
+
+async def stored_session(uow_factory: UnitOfWorkFactory, session_id: str) -> Session | None:
+    async with uow_factory() as uow:
+        return await uow.sessions.get(session_id)
+
+
+async def test_a_new_session_reads_back_as_added(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id))
+
+    stored = await stored_session(uow_factory, session.id)
+
+    assert stored == session
+    assert stored is not None
+    assert stored.created_at.microsecond == 123456
+    assert all(
+        moment is not None and moment.utcoffset() == timedelta(0)
+        for moment in (stored.created_at, stored.last_used_at, stored.expires_at)
+    )
+
+
+async def test_every_field_of_a_rotated_and_revoked_session_reads_back(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = start_session(user.id)
+    session.rotate("second-refresh-token", LOGIN_TIME + timedelta(minutes=5, microseconds=7))
+    session.revoke(LOGIN_TIME + timedelta(hours=1, microseconds=999999))
+    await add_session(uow_factory, session)
+
+    assert await stored_session(uow_factory, session.id) == session
+
+
+async def test_a_session_without_user_agent_or_ip_reads_back(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(
+        uow_factory, replace(start_session(user.id), user_agent=None, ip=None)
+    )
+
+    assert await stored_session(uow_factory, session.id) == session
+
+
+async def test_times_in_another_offset_are_the_same_instants_when_read(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    paris = timezone(timedelta(hours=1))
+    session = replace(
+        start_session(user.id),
+        created_at=LOGIN_TIME.astimezone(paris),
+        expires_at=(LOGIN_TIME + LIFETIME).astimezone(paris),
+    )
+    await add_session(uow_factory, session)
+
+    stored = await stored_session(uow_factory, session.id)
+
+    assert stored is not None
+    assert stored.created_at == LOGIN_TIME
+    assert stored.expires_at == LOGIN_TIME + LIFETIME
+
+
+async def test_an_unknown_session_is_none(uow_factory: UnitOfWorkFactory) -> None:
+    assert await stored_session(uow_factory, new_session_id()) is None
+
+
+async def test_an_uncommitted_session_is_undone(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = start_session(user.id)
+
+    async with uow_factory() as uow:
+        await uow.sessions.add(session)
+
+    assert await stored_session(uow_factory, session.id) is None
+
+
+async def test_a_session_for_a_missing_user_is_refused(uow_factory: UnitOfWorkFactory) -> None:
+    with pytest.raises(UserNotFound):
+        await add_session(uow_factory, start_session(12345))
+
+
+async def test_find_active_user_gives_the_user_of_an_active_session(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user(name="Zoë 🚀")
+    session = await add_session(uow_factory, start_session(user.id))
+    just_before_expiry = session.expires_at - timedelta(microseconds=1)
+
+    async with uow_factory() as uow:
+        found = await uow.sessions.find_active_user(session.id, user.id, just_before_expiry)
+
+    assert found == user
+
+
+async def test_find_active_user_is_none_for_an_expired_session(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id))
+
+    async with uow_factory() as uow:
+        at_expiry = await uow.sessions.find_active_user(session.id, user.id, session.expires_at)
+        after = await uow.sessions.find_active_user(
+            session.id, user.id, session.expires_at + timedelta(days=1)
+        )
+
+    assert (at_expiry, after) == (None, None)
+
+
+async def test_find_active_user_is_none_for_a_revoked_session(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id))
+    async with uow_factory() as uow:
+        await uow.sessions.revoke(session.id, LOGIN_TIME + timedelta(minutes=1))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        found = await uow.sessions.find_active_user(
+            session.id, user.id, LOGIN_TIME + timedelta(minutes=2)
+        )
+
+    assert found is None
+
+
+async def test_find_active_user_is_none_for_another_users_session_or_an_unknown_one(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    grace = await add_user(email="grace@example.com")
+    session = await add_session(uow_factory, start_session(ada.id))
+    now = LOGIN_TIME + timedelta(minutes=1)
+
+    async with uow_factory() as uow:
+        as_grace = await uow.sessions.find_active_user(session.id, grace.id, now)
+        unknown = await uow.sessions.find_active_user(new_session_id(), ada.id, now)
+
+    assert (as_grace, unknown) == (None, None)
+
+
+async def test_deleting_the_user_deletes_their_sessions(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    grace = await add_user(email="grace@example.com")
+    adas = [await add_session(uow_factory, start_session(ada.id)) for _ in range(2)]
+    graces = await add_session(uow_factory, start_session(grace.id))
+
+    async with uow_factory() as uow:
+        assert await uow.users.delete(ada.id)
+        await uow.commit()
+
+    for session in adas:
+        assert await stored_session(uow_factory, session.id) is None
+    assert await stored_session(uow_factory, graces.id) == graces
+    async with uow_factory() as uow:
+        now = LOGIN_TIME + timedelta(minutes=1)
+        assert await uow.sessions.find_active_user(adas[0].id, ada.id, now) is None
+
+
+async def test_an_undone_user_deletion_keeps_the_sessions(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id))
+
+    async with uow_factory() as uow:
+        await uow.users.delete(user.id)
+
+    assert await stored_session(uow_factory, session.id) == session
+
+
+async def test_rotate_succeeds_once_for_the_expected_hash(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id, "first"))
+    rotated_at = LOGIN_TIME + timedelta(minutes=15, microseconds=42)
+    rotated = replace(session)
+    rotated.rotate("second", rotated_at)
+    stale = replace(session)
+    stale.rotate("another", rotated_at)
+
+    async with uow_factory() as uow:
+        first = await uow.sessions.rotate(rotated, expected_hash=refresh_token_digest("first"))
+        again = await uow.sessions.rotate(stale, expected_hash=refresh_token_digest("first"))
+        await uow.commit()
+
+    assert (first, again) == (True, False)
+    assert await stored_session(uow_factory, session.id) == replace(
+        session,
+        refresh_token_hash=refresh_token_digest("second"),
+        previous_token_hash=refresh_token_digest("first"),
+        rotated_at=rotated_at,
+        last_used_at=rotated_at,
+    )
+
+
+async def test_rotate_fails_for_a_revoked_or_unknown_session(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id, "first"))
+    async with uow_factory() as uow:
+        await uow.sessions.revoke(session.id, LOGIN_TIME + timedelta(minutes=1))
+        await uow.commit()
+    rotated = replace(session)
+    rotated.rotate("second", LOGIN_TIME + timedelta(minutes=2))
+    unknown = replace(rotated, id=new_session_id())
+
+    async with uow_factory() as uow:
+        revoked_result = await uow.sessions.rotate(
+            rotated, expected_hash=session.refresh_token_hash
+        )
+        unknown_result = await uow.sessions.rotate(
+            unknown, expected_hash=session.refresh_token_hash
+        )
+        await uow.commit()
+
+    assert (revoked_result, unknown_result) == (False, False)
+    stored = await stored_session(uow_factory, session.id)
+    assert stored is not None
+    assert stored.refresh_token_hash == refresh_token_digest("first")
+
+
+async def test_an_uncommitted_rotation_is_undone(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id, "first"))
+    rotated = replace(session)
+    rotated.rotate("second", LOGIN_TIME + timedelta(minutes=1))
+
+    async with uow_factory() as uow:
+        assert await uow.sessions.rotate(rotated, expected_hash=session.refresh_token_hash)
+
+    assert await stored_session(uow_factory, session.id) == session
+
+
+@pytest.mark.parametrize("round_", range(5))
+async def test_of_two_concurrent_rotations_with_one_token_exactly_one_wins(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser, round_: int
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id, "first"))
+    both_inside = asyncio.Barrier(2)
+
+    async def rotate_to(new_token: str) -> bool:
+        async with uow_factory() as uow:
+            current = await uow.sessions.get(session.id)
+            assert current is not None
+            await both_inside.wait()
+            current.rotate(new_token, LOGIN_TIME + timedelta(minutes=1))
+            swapped = await uow.sessions.rotate(current, expected_hash=session.refresh_token_hash)
+            await uow.commit()
+        return swapped
+
+    outcomes = await asyncio.gather(rotate_to("tab-one"), rotate_to("tab-two"))
+
+    assert sorted(outcomes) == [False, True]
+    winner = "tab-one" if outcomes[0] else "tab-two"
+    stored = await stored_session(uow_factory, session.id)
+    assert stored is not None
+    assert stored.refresh_token_hash == refresh_token_digest(winner)
+    assert stored.previous_token_hash == refresh_token_digest("first")
+
+
+async def test_revoke_reports_whether_it_ended_a_live_session(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id))
+    revoked_at = LOGIN_TIME + timedelta(minutes=3, microseconds=5)
+
+    async with uow_factory() as uow:
+        first = await uow.sessions.revoke(session.id, revoked_at)
+        again = await uow.sessions.revoke(session.id, revoked_at + timedelta(minutes=1))
+        unknown = await uow.sessions.revoke(new_session_id(), revoked_at)
+        await uow.commit()
+
+    assert (first, again, unknown) == (True, False, False)
+    assert await stored_session(uow_factory, session.id) == replace(session, revoked_at=revoked_at)
+
+
+async def add_sessions_in_every_state(
+    uow_factory: UnitOfWorkFactory, user_id: int, now: datetime
+) -> dict[str, Session]:
+    """An active session used recently, one used long ago, one revoked, one expired."""
+    recent = replace(start_session(user_id), last_used_at=now - timedelta(minutes=1))
+    old = replace(start_session(user_id), last_used_at=now - timedelta(days=2))
+    revoked = replace(start_session(user_id), revoked_at=now - timedelta(hours=1))
+    expired = replace(start_session(user_id), expires_at=now)
+    for session in (old, revoked, expired, recent):
+        await add_session(uow_factory, session)
+    return {"recent": recent, "old": old, "revoked": revoked, "expired": expired}
+
+
+async def test_list_active_gives_the_live_sessions_most_recently_used_first(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    grace = await add_user(email="grace@example.com")
+    now = LOGIN_TIME + timedelta(days=3)
+    adas = await add_sessions_in_every_state(uow_factory, ada.id, now)
+    await add_sessions_in_every_state(uow_factory, grace.id, now)
+
+    async with uow_factory() as uow:
+        active = await uow.sessions.list_active(ada.id, now)
+
+    assert active == [adas["recent"], adas["old"]]
+
+
+async def test_list_active_of_a_user_without_sessions_is_empty(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+
+    async with uow_factory() as uow:
+        assert await uow.sessions.list_active(user.id, LOGIN_TIME) == []
+
+
+async def test_revoke_all_for_user_ends_every_live_session_but_the_one_kept(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    grace = await add_user(email="grace@example.com")
+    now = LOGIN_TIME + timedelta(days=3, microseconds=3)
+    adas = await add_sessions_in_every_state(uow_factory, ada.id, now)
+    another = await add_session(uow_factory, start_session(ada.id))
+    graces = await add_sessions_in_every_state(uow_factory, grace.id, now)
+
+    async with uow_factory() as uow:
+        revoked = await uow.sessions.revoke_all_for_user(ada.id, now, keep=adas["recent"].id)
+        await uow.commit()
+
+    assert revoked == 2
+    assert await stored_session(uow_factory, adas["old"].id) == replace(adas["old"], revoked_at=now)
+    assert await stored_session(uow_factory, another.id) == replace(another, revoked_at=now)
+    for untouched in (adas["recent"], adas["revoked"], adas["expired"], *graces.values()):
+        assert await stored_session(uow_factory, untouched.id) == untouched
+
+
+async def test_revoke_all_for_user_without_keep_ends_them_all(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    now = LOGIN_TIME + timedelta(days=3)
+    await add_sessions_in_every_state(uow_factory, user.id, now)
+
+    async with uow_factory() as uow:
+        revoked = await uow.sessions.revoke_all_for_user(user.id, now)
+        await uow.commit()
+    async with uow_factory() as uow:
+        active = await uow.sessions.list_active(user.id, now)
+
+    assert (revoked, active) == (2, [])
+
+
+async def test_purge_deletes_the_revoked_and_expired_sessions_of_everyone(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    grace = await add_user(email="grace@example.com")
+    now = LOGIN_TIME + timedelta(days=3)
+    adas = await add_sessions_in_every_state(uow_factory, ada.id, now)
+    graces = await add_sessions_in_every_state(uow_factory, grace.id, now)
+
+    async with uow_factory() as uow:
+        purged = await uow.sessions.purge(now)
+        await uow.commit()
+
+    assert purged == 4
+    for sessions in (adas, graces):
+        assert await stored_session(uow_factory, sessions["revoked"].id) is None
+        assert await stored_session(uow_factory, sessions["expired"].id) is None
+        assert await stored_session(uow_factory, sessions["recent"].id) == sessions["recent"]
+        assert await stored_session(uow_factory, sessions["old"].id) == sessions["old"]
+
+
+async def test_an_uncommitted_purge_is_undone(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    now = LOGIN_TIME + timedelta(days=3)
+    sessions = await add_sessions_in_every_state(uow_factory, user.id, now)
+
+    async with uow_factory() as uow:
+        assert await uow.sessions.purge(now) == 2
+
+    for session in sessions.values():
+        assert await stored_session(uow_factory, session.id) == session

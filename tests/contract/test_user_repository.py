@@ -1,0 +1,285 @@
+"""The UserRepository contract (and the unit of work around it), on every store."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from application.ports import UnitOfWorkFactory
+from domain.errors import EmailAlreadyRegistered
+from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
+
+NewUserFactory = Callable[..., NewUser]
+AddUser = Callable[..., Awaitable[User]]
+
+
+async def stored_user(uow_factory: UnitOfWorkFactory, user_id: int) -> User | None:
+    async with uow_factory() as uow:
+        return await uow.users.get(user_id)
+
+
+async def test_a_user_reads_back_as_added_by_id_and_by_email(
+    uow_factory: UnitOfWorkFactory, new_user: NewUserFactory
+) -> None:
+    async with uow_factory() as uow:
+        added = await uow.users.add(new_user(email="ada@example.com", name="Ada"))
+        await uow.commit()
+
+    assert added == User(
+        id=added.id,
+        name="Ada",
+        email=Email("ada@example.com"),
+        password_hash=new_user().password_hash,
+        bio=None,
+        contact=None,
+        created_at=datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC),
+    )
+    async with uow_factory() as uow:
+        assert await uow.users.get(added.id) == added
+        assert await uow.users.get_by_email(Email("ada@example.com")) == added
+
+
+async def test_add_returns_the_user_as_stored(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user(created_at=datetime(2026, 1, 1, 10, 0, 0, 123456, tzinfo=UTC))
+
+    stored = await stored_user(uow_factory, user.id)
+
+    assert stored == user
+    assert stored is not None
+    assert stored.created_at.utcoffset() is not None
+    assert stored.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+async def test_unknown_users_are_none(uow_factory: UnitOfWorkFactory) -> None:
+    async with uow_factory() as uow:
+        assert await uow.users.get(12345) is None
+        assert await uow.users.get_by_email(Email("nobody@example.com")) is None
+
+
+async def test_ids_increase_and_a_deleted_users_id_is_not_given_again(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    first = await add_user(email="first@example.com")
+    second = await add_user(email="second@example.com")
+    async with uow_factory() as uow:
+        await uow.users.delete(second.id)
+        await uow.commit()
+
+    third = await add_user(email="third@example.com")
+
+    assert first.id < second.id < third.id
+
+
+async def test_a_taken_email_is_refused_and_the_unit_of_work_writes_nothing(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser, new_user: NewUserFactory
+) -> None:
+    first = await add_user(email="ada@example.com")
+
+    async def register_grace_then_an_impostor() -> None:
+        async with uow_factory() as uow:
+            await uow.users.add(new_user(email="grace@example.com"))
+            await uow.users.add(new_user(email="ada@example.com", name="Impostor"))
+            await uow.commit()
+
+    with pytest.raises(EmailAlreadyRegistered):
+        await register_grace_then_an_impostor()
+
+    async with uow_factory() as uow:
+        assert await uow.users.get_by_email(Email("grace@example.com")) is None
+        assert await uow.users.get_by_email(Email("ada@example.com")) == first
+        later = await uow.users.add(new_user(email="later@example.com"))
+        await uow.commit()
+    assert await stored_user(uow_factory, later.id) == later
+
+
+async def test_the_unit_of_work_stays_usable_after_a_taken_email(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser, new_user: NewUserFactory
+) -> None:
+    await add_user(email="ada@example.com")
+
+    async with uow_factory() as uow:
+        with pytest.raises(EmailAlreadyRegistered):
+            await uow.users.add(new_user(email="ada@example.com"))
+        grace = await uow.users.add(new_user(email="grace@example.com"))
+        await uow.commit()
+
+    assert await stored_user(uow_factory, grace.id) == grace
+
+
+async def test_emails_that_differ_only_by_an_accent_are_different_users(
+    add_user: AddUser,
+) -> None:
+    jose = await add_user(email="jose@example.com")
+    jose_accented = await add_user(email="josé@example.com")
+
+    assert jose.id != jose_accented.id
+
+
+async def test_one_of_two_concurrent_registrations_of_an_email_wins(
+    uow_factory: UnitOfWorkFactory, new_user: NewUserFactory
+) -> None:
+    both_inside = asyncio.Barrier(2)
+
+    async def register(name: str) -> User:
+        async with uow_factory() as uow:
+            await both_inside.wait()
+            user = await uow.users.add(new_user(email="ada@example.com", name=name))
+            await uow.commit()
+        return user
+
+    outcomes = await asyncio.gather(register("One"), register("Two"), return_exceptions=True)
+
+    winners = [outcome for outcome in outcomes if isinstance(outcome, User)]
+    losers = [outcome for outcome in outcomes if isinstance(outcome, EmailAlreadyRegistered)]
+    assert len(winners) == 1
+    assert len(losers) == 1
+    assert await stored_user(uow_factory, winners[0].id) == winners[0]
+
+
+async def test_writes_are_undone_unless_committed(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser, new_user: NewUserFactory
+) -> None:
+    ada = await add_user(email="ada@example.com", name="Ada")
+
+    async with uow_factory() as uow:
+        grace = await uow.users.add(new_user(email="grace@example.com"))
+        await uow.users.update_profile(ada.id, ProfileChanges(name="Changed"))
+
+    async with uow_factory() as uow:
+        assert await uow.users.get(grace.id) is None
+        assert await uow.users.get(ada.id) == ada
+
+
+async def test_a_commit_covers_only_the_writes_before_it(
+    uow_factory: UnitOfWorkFactory, new_user: NewUserFactory
+) -> None:
+    async with uow_factory() as uow:
+        ada = await uow.users.add(new_user(email="ada@example.com"))
+        await uow.commit()
+        grace = await uow.users.add(new_user(email="grace@example.com"))
+
+    assert await stored_user(uow_factory, ada.id) == ada
+    assert await stored_user(uow_factory, grace.id) is None
+
+
+async def test_update_profile_changes_only_the_given_fields(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user(name="Ada")
+    async with uow_factory() as uow:
+        await uow.users.update_profile(user.id, ProfileChanges(bio="Analyst", contact="+44 20"))
+        updated = await uow.users.update_profile(user.id, ProfileChanges(name="Ada Lovelace"))
+        await uow.commit()
+
+    expected = User(
+        id=user.id,
+        name="Ada Lovelace",
+        email=user.email,
+        password_hash=user.password_hash,
+        bio="Analyst",
+        contact="+44 20",
+        created_at=user.created_at,
+    )
+    assert updated == expected
+    assert await stored_user(uow_factory, user.id) == expected
+
+
+async def test_update_profile_with_none_clears_bio_and_contact(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    async with uow_factory() as uow:
+        await uow.users.update_profile(user.id, ProfileChanges(bio="Analyst", contact="123"))
+        updated = await uow.users.update_profile(user.id, ProfileChanges(bio=None, contact=None))
+        await uow.commit()
+
+    assert updated is not None
+    assert (updated.name, updated.bio, updated.contact) == (user.name, None, None)
+    assert await stored_user(uow_factory, user.id) == updated
+
+
+async def test_concurrent_updates_of_different_fields_both_survive(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user(name="Ada")
+    both_inside = asyncio.Barrier(2)
+
+    async def update(changes: ProfileChanges) -> None:
+        async with uow_factory() as uow:
+            await uow.users.get(user.id)
+            await both_inside.wait()
+            await uow.users.update_profile(user.id, changes)
+            await uow.commit()
+
+    await asyncio.gather(update(ProfileChanges(bio="Analyst")), update(ProfileChanges(name="Lady")))
+
+    stored = await stored_user(uow_factory, user.id)
+    assert stored is not None
+    assert (stored.name, stored.bio) == ("Lady", "Analyst")
+
+
+async def test_update_profile_of_an_unknown_user_is_none(uow_factory: UnitOfWorkFactory) -> None:
+    async with uow_factory() as uow:
+        assert await uow.users.update_profile(12345, ProfileChanges(name="Ghost")) is None
+
+
+async def test_set_password_hash_replaces_only_the_hash(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    argon2_hash = PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo")
+
+    async with uow_factory() as uow:
+        await uow.users.set_password_hash(user.id, argon2_hash)
+        await uow.commit()
+
+    stored = await stored_user(uow_factory, user.id)
+    assert stored is not None
+    assert stored.password_hash == argon2_hash
+    assert (stored.name, stored.email, stored.created_at) == (
+        user.name,
+        user.email,
+        user.created_at,
+    )
+
+
+async def test_delete_reports_whether_there_was_a_user(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+
+    async with uow_factory() as uow:
+        assert await uow.users.delete(user.id) is True
+        assert await uow.users.delete(user.id) is False
+        await uow.commit()
+
+    assert await stored_user(uow_factory, user.id) is None
+    async with uow_factory() as uow:
+        assert await uow.users.get_by_email(user.email) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "bio"),
+    [
+        pytest.param("Zoë 🚀", "Astronaut 👩‍🚀, naïve café", id="emoji"),
+        pytest.param("🦄" * 100, "🚀" * 2000, id="longest-in-4-byte-characters"),
+        pytest.param("a" * 100, "b" * 2000, id="longest"),
+    ],
+)
+async def test_unicode_and_maximal_profiles_round_trip(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser, name: str, bio: str
+) -> None:
+    user = await add_user(name=name, email=f"{'e' * 88}@example.com")
+
+    async with uow_factory() as uow:
+        updated = await uow.users.update_profile(user.id, ProfileChanges(bio=bio, contact="+" * 20))
+        await uow.commit()
+
+    stored = await stored_user(uow_factory, user.id)
+    assert stored == updated
+    assert stored is not None
+    assert (stored.name, stored.bio, stored.contact) == (name, bio, "+" * 20)
+    assert len(stored.email.value) == 100
