@@ -14,6 +14,7 @@ from interfaces.http.auth import TokenCookies, provide_principal
 from interfaces.http.controllers import UserController
 from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.health import HealthController
+from interfaces.http.schemas import check_request_body
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -55,6 +56,7 @@ def create_app(container: Container) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
+        before_request=check_request_body,
         state=State({"container": container}),
         on_shutdown=[dispose_engine],
         openapi_config=OpenAPIConfig(title="authsvc", version="0.1.0", path="/schema"),

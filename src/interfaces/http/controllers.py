@@ -52,7 +52,7 @@ T = TypeVar("T")
 
 class UserController(Controller):
     path = "/users"
-    tags = ["users"]
+    tags = ("users",)
 
     @post("/register", status_code=201)
     async def register(
@@ -166,9 +166,7 @@ def _tokens_response(
     tokens: TokenPair, message: str, cookies: TokenCookies, tokens_in_body: bool
 ) -> Response[Envelope[TokensView]]:
     view = TokensView.of(tokens) if tokens_in_body else TokensView()
-    return Response(
-        Envelope(200, view, message), cookies=cookies.set(tokens), headers=NO_STORE
-    )
+    return Response(Envelope(200, view, message), cookies=cookies.set(tokens), headers=NO_STORE)
 
 
 def _given(value: T | msgspec.UnsetType) -> T | Unset:

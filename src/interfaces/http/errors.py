@@ -83,9 +83,7 @@ def handle_unexpected_error(
     request: Request[Any, Any, Any], error: Exception
 ) -> Response[ErrorEnvelope]:
     # The type alone: messages of driver errors can carry SQL and its parameters.
-    logger.error(
-        "unhandled %s on %s %s", type(error).__name__, request.method, request.url.path
-    )
+    logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url.path)
     return error_response(500, "Internal server error")
 
 

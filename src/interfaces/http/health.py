@@ -9,16 +9,16 @@ from interfaces.http.schemas import Envelope
 
 class HealthController(Controller):
     path = "/health"
-    tags = ["health"]
+    tags = ("health",)
 
     @get("/live")
     async def live(self) -> Envelope[None]:
         return Envelope(200, None, "Alive")
 
     @get("/ready")
-    async def ready(self, database_probe: NamedDependency[DatabaseProbe]) -> Response[Envelope[None]]:
+    async def ready(
+        self, database_probe: NamedDependency[DatabaseProbe]
+    ) -> Response[Envelope[None]]:
         if await database_probe():
             return Response(Envelope(200, None, "Ready"))
-        return Response(
-            Envelope(503, None, "Database unreachable", success=False), status_code=503
-        )
+        return Response(Envelope(503, None, "Database unreachable", success=False), status_code=503)

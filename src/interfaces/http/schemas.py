@@ -1,11 +1,15 @@
 """The JSON shapes of the HTTP API: request bodies, the User object and the response envelope."""
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
+from litestar import Request
+from litestar.exceptions import SerializationException
+from litestar.typing import FieldDefinition
 
 from application.ports import TokenPair
+from domain.errors import FieldError, ValidationFailed
 from domain.users import User
 
 T = TypeVar("T")
@@ -14,26 +18,80 @@ T = TypeVar("T")
 class RequestBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
     """Unknown fields are refused, so a client can never smuggle in `id` or `password`."""
 
+    @classmethod
+    def field_errors(cls, payload: object) -> list[FieldError]:
+        """Every missing, unknown or mistyped field of `payload` read as this body; msgspec
+        itself stops at the first."""
+        if not isinstance(payload, dict):
+            return [FieldError("body", "must be a JSON object")]
+        fields = {field.encode_name: field for field in msgspec.structs.fields(cls)}
+        errors = []
+        for name, field in fields.items():
+            if name not in payload:
+                if field.required:
+                    errors.append(FieldError(name, "is required"))
+                continue
+            try:
+                msgspec.convert(payload[name], field.type, strict=False)
+            except msgspec.ValidationError as error:
+                errors.append(FieldError(name, str(error)))
+        errors.extend(FieldError(key, "is not allowed") for key in payload if key not in fields)
+        return errors
 
-class RegisterRequest(RequestBody):
+
+async def check_request_body(request: Request[Any, Any, Any]) -> None:
+    """A `before_request` hook: a JSON body that does not fit the handler's `RequestBody` fails
+    with every invalid field named, not just the first one msgspec meets.
+
+    It runs before the handler's dependencies, so a body is checked before the caller is
+    authenticated, as its JSON syntax and size already are (nothing is revealed that the
+    OpenAPI document does not say). Malformed JSON is left to Litestar's own 400."""
+    data_field = request.route_handler.parsed_data_field
+    body_type = _request_body_type(data_field) if data_field else None
+    if data_field is None or body_type is None:
+        return
+    if not await request.body():
+        if data_field.is_optional:
+            return
+        raise ValidationFailed([FieldError("body", "a JSON object is required")])
+    try:
+        payload = await request.json()
+    except SerializationException:
+        return
+    if payload is None and data_field.is_optional:
+        return
+    if errors := body_type.field_errors(payload):
+        raise ValidationFailed(errors)
+
+
+def _request_body_type(data_field: FieldDefinition) -> type[RequestBody] | None:
+    """The `RequestBody` a handler's `data` is, or may be (`JSONBody[RefreshRequest | None]`)."""
+    for candidate in (data_field, *data_field.inner_types):
+        annotation = candidate.annotation
+        if isinstance(annotation, type) and issubclass(annotation, RequestBody):
+            return annotation
+    return None
+
+
+class RegisterRequest(RequestBody, frozen=True):
     name: str
     email: str
     password: str
 
 
-class LoginRequest(RequestBody):
+class LoginRequest(RequestBody, frozen=True):
     email: str
     password: str
 
 
-class RefreshRequest(RequestBody):
+class RefreshRequest(RequestBody, frozen=True):
     refresh_token: str | None = None
 
 
-class UpdateProfileRequest(RequestBody):
+class UpdateProfileRequest(RequestBody, frozen=True):
     name: str | msgspec.UnsetType = msgspec.UNSET
-    bio: str | None | msgspec.UnsetType = msgspec.UNSET
-    contact: str | None | msgspec.UnsetType = msgspec.UNSET
+    bio: str | msgspec.UnsetType | None = msgspec.UNSET
+    contact: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class UserView(msgspec.Struct, rename="camel"):
