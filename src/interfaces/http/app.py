@@ -3,16 +3,18 @@
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from infrastructure.container import Container
+from infrastructure.container import Container, close_resources
 from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings
 from interfaces.http.auth import TokenCookies, provide_principal
 from interfaces.http.controllers import UserController
 from interfaces.http.errors import EXCEPTION_HANDLERS
+from interfaces.http.guards import ClientAddresses
 from interfaces.http.health import HealthController
 from interfaces.http.schemas import check_request_body
 
@@ -26,6 +28,9 @@ USE_CASES = (
     "logout",
     "update_profile",
     "delete_account",
+    "change_password",
+    "list_sessions",
+    "revoke_session",
     "database_probe",
 )
 
@@ -42,9 +47,19 @@ def _from_container(container: Container, name: str) -> Provide:
 def create_app(container: Container) -> Litestar:
     settings: Settings = container.settings()
     cookies = TokenCookies(secure=settings.cookie_secure)
+    cors = (
+        CORSConfig(
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Content-Type", "Authorization"],
+        )
+        if settings.cors_origins
+        else None
+    )
 
-    async def dispose_engine() -> None:
-        await container.engine().dispose()
+    async def close() -> None:
+        await close_resources(container)
 
     return Litestar(
         route_handlers=[UserController, HealthController],
@@ -57,8 +72,15 @@ def create_app(container: Container) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
         before_request=check_request_body,
-        state=State({"container": container}),
-        on_shutdown=[dispose_engine],
+        cors_config=cors,
+        state=State(
+            {
+                "container": container,
+                "client_addresses": ClientAddresses(settings.trusted_proxies),
+                "allowed_origins": frozenset(settings.cors_origins),
+            }
+        ),
+        on_shutdown=[close],
         openapi_config=OpenAPIConfig(title="authsvc", version="0.1.0", path="/schema"),
     )
 

@@ -40,10 +40,6 @@ async def provide_principal(
     return await authenticate(token)
 
 
-def client_ip(request: Request[Any, Any, Any]) -> str | None:
-    return request.client.host if request.client else None
-
-
 def user_agent(request: Request[Any, Any, Any]) -> str | None:
     return request.headers.get("user-agent")
 

@@ -5,9 +5,11 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from application.accounts import (
+    ChangePassword,
+    ChangePasswordCommand,
     DeleteAccount,
     DeleteAccountCommand,
     RegisterCommand,
@@ -25,21 +27,19 @@ from application.authentication import (
     RefreshTokens,
 )
 from application.ports import TokenPair
+from application.sessions import ListSessions, RevokeSession, RevokeSessionCommand
 from domain.errors import NotAuthenticated
 from domain.users import UNSET, Unset
-from interfaces.http.auth import (
-    TokenCookies,
-    access_token_of,
-    client_ip,
-    refresh_token_of,
-    user_agent,
-)
+from interfaces.http.auth import TokenCookies, access_token_of, refresh_token_of, user_agent
+from interfaces.http.guards import client_ip, refuse_cross_site, throttle_client
 from interfaces.http.schemas import (
+    ChangePasswordRequest,
     Envelope,
     LoginRequest,
     LoginView,
     RefreshRequest,
     RegisterRequest,
+    SessionView,
     TokensView,
     UpdateProfileRequest,
     UserView,
@@ -52,9 +52,10 @@ T = TypeVar("T")
 
 class UserController(Controller):
     path = "/users"
+    guards = (refuse_cross_site,)
     tags = ("users",)
 
-    @post("/register", status_code=201)
+    @post("/register", status_code=201, guards=[throttle_client])
     async def register(
         self, data: JSONBody[RegisterRequest], register_user: NamedDependency[RegisterUser]
     ) -> Envelope[UserView]:
@@ -63,7 +64,7 @@ class UserController(Controller):
         )
         return Envelope(201, UserView.of(user), "User registered successfully")
 
-    @post("/login", status_code=200)
+    @post("/login", status_code=200, guards=[throttle_client])
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -90,7 +91,7 @@ class UserController(Controller):
             headers=NO_STORE,
         )
 
-    @post("/refresh-token", status_code=200)
+    @post("/refresh-token", status_code=200, guards=[throttle_client])
     async def refresh_token(
         self,
         request: Request[Any, Any, Any],
@@ -142,6 +143,53 @@ class UserController(Controller):
         return Response(
             Envelope(200, None, "User deleted successfully"), cookies=token_cookies.clear()
         )
+
+    @patch("/change-password", guards=[throttle_client])
+    async def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ChangePasswordRequest],
+        principal: NamedDependency[Principal],
+        change_password: NamedDependency[ChangePassword],
+        token_cookies: NamedDependency[TokenCookies],
+        tokens_in_body: NamedDependency[bool],
+    ) -> Response[Envelope[TokensView]]:
+        tokens = await change_password(
+            ChangePasswordCommand(
+                user_id=principal.user.id,
+                session_id=principal.session_id,
+                current_password=data.current_password,
+                new_password=data.new_password,
+                ip=client_ip(request),
+            )
+        )
+        return _tokens_response(tokens, "Password changed", token_cookies, tokens_in_body)
+
+    @get("/sessions")
+    async def sessions(
+        self, principal: NamedDependency[Principal], list_sessions: NamedDependency[ListSessions]
+    ) -> Envelope[list[SessionView]]:
+        sessions = await list_sessions(principal.user.id)
+        views = [SessionView.of(session, principal.session_id) for session in sessions]
+        return Envelope(200, views, "Sessions fetched successfully")
+
+    @delete("/sessions/{session_id:str}", status_code=200)
+    async def revoke_session(
+        self,
+        request: Request[Any, Any, Any],
+        session_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        revoke_session: NamedDependency[RevokeSession],
+        token_cookies: NamedDependency[TokenCookies],
+    ) -> Response[Envelope[None]]:
+        await revoke_session(
+            RevokeSessionCommand(
+                user_id=principal.user.id, session_id=session_id, ip=client_ip(request)
+            )
+        )
+        # Ending the current session is a logout: its cookies go too.
+        cookies = token_cookies.clear() if session_id == principal.session_id else []
+        return Response(Envelope(200, None, "Session revoked"), cookies=cookies)
 
     @post("/logout", status_code=200)
     async def logout(

@@ -10,6 +10,7 @@ from litestar.typing import FieldDefinition
 
 from application.ports import TokenPair
 from domain.errors import FieldError, ValidationFailed
+from domain.sessions import Session
 from domain.users import User
 
 T = TypeVar("T")
@@ -88,6 +89,11 @@ class RefreshRequest(RequestBody, frozen=True):
     refresh_token: str | None = None
 
 
+class ChangePasswordRequest(RequestBody, frozen=True):
+    current_password: str
+    new_password: str
+
+
 class UpdateProfileRequest(RequestBody, frozen=True):
     name: str | msgspec.UnsetType = msgspec.UNSET
     bio: str | msgspec.UnsetType | None = msgspec.UNSET
@@ -129,6 +135,28 @@ class LoginView(msgspec.Struct, rename="camel", omit_defaults=True):
     user: UserView
     access_token: str | None = None
     refresh_token: str | None = None
+
+
+class SessionView(msgspec.Struct, rename="camel"):
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool
+
+    @classmethod
+    def of(cls, session: Session, current_session_id: str) -> "SessionView":
+        return cls(
+            id=session.id,
+            created_at=session.created_at,
+            last_used_at=session.last_used_at,
+            expires_at=session.expires_at,
+            user_agent=session.user_agent,
+            ip=session.ip,
+            current=session.id == current_session_id,
+        )
 
 
 class FieldErrorView(msgspec.Struct):
