@@ -7,6 +7,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components
 
 from infrastructure.container import Container, close_resources
 from infrastructure.logs import configure_logging
@@ -16,6 +17,7 @@ from interfaces.http.controllers import UserController
 from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.guards import ClientAddresses
 from interfaces.http.health import HealthController
+from interfaces.http.openapi import SECURITY_SCHEMES, ClosedStructSchemaPlugin
 from interfaces.http.schemas import check_request_body
 
 MAX_BODY_BYTES = 16 * 1024
@@ -81,7 +83,13 @@ def create_app(container: Container) -> Litestar:
             }
         ),
         on_shutdown=[close],
-        openapi_config=OpenAPIConfig(title="authsvc", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="authsvc",
+            version="0.1.0",
+            path="/schema",
+            components=Components(security_schemes=SECURITY_SCHEMES),
+        ),
+        plugins=[ClosedStructSchemaPlugin()],
     )
 
 

@@ -32,6 +32,13 @@ from domain.errors import NotAuthenticated
 from domain.users import UNSET, Unset
 from interfaces.http.auth import TokenCookies, access_token_of, refresh_token_of, user_agent
 from interfaces.http.guards import client_ip, refuse_cross_site, throttle_client
+from interfaces.http.openapi import (
+    ACCESS_OR_REFRESH_TOKEN,
+    ACCESS_TOKEN,
+    REFRESH_TOKEN,
+    DocumentedOperation,
+    error_responses,
+)
 from interfaces.http.schemas import (
     ChangePasswordRequest,
     Envelope,
@@ -55,7 +62,14 @@ class UserController(Controller):
     guards = (refuse_cross_site,)
     tags = ("users",)
 
-    @post("/register", status_code=201, guards=[throttle_client])
+    @post(
+        "/register",
+        status_code=201,
+        guards=[throttle_client],
+        response_description="User registered",
+        responses=error_responses(400, 403, 409, 413, 429, 503),
+        operation_class=DocumentedOperation,
+    )
     async def register(
         self, data: JSONBody[RegisterRequest], register_user: NamedDependency[RegisterUser]
     ) -> Envelope[UserView]:
@@ -64,7 +78,13 @@ class UserController(Controller):
         )
         return Envelope(201, UserView.of(user), "User registered successfully")
 
-    @post("/login", status_code=200, guards=[throttle_client])
+    @post(
+        "/login",
+        status_code=200,
+        guards=[throttle_client],
+        responses=error_responses(400, 401, 403, 413, 429, 503),
+        operation_class=DocumentedOperation,
+    )
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -91,7 +111,14 @@ class UserController(Controller):
             headers=NO_STORE,
         )
 
-    @post("/refresh-token", status_code=200, guards=[throttle_client])
+    @post(
+        "/refresh-token",
+        status_code=200,
+        guards=[throttle_client],
+        security=REFRESH_TOKEN,
+        responses=error_responses(400, 401, 403, 413, 429, 503),
+        operation_class=DocumentedOperation,
+    )
     async def refresh_token(
         self,
         request: Request[Any, Any, Any],
@@ -106,11 +133,15 @@ class UserController(Controller):
         tokens = await refresh_tokens(RefreshCommand(refresh_token=token, ip=client_ip(request)))
         return _tokens_response(tokens, "Access token refreshed", token_cookies, tokens_in_body)
 
-    @get("/profile")
+    @get("/profile", security=ACCESS_TOKEN, responses=error_responses(401, 503))
     async def profile(self, principal: NamedDependency[Principal]) -> Envelope[UserView]:
         return Envelope(200, UserView.of(principal.user), "Profile fetched successfully")
 
-    @patch("/update-profile")
+    @patch(
+        "/update-profile",
+        security=ACCESS_TOKEN,
+        responses=error_responses(400, 401, 403, 404, 413, 503),
+    )
     async def update_profile(
         self,
         data: JSONBody[UpdateProfileRequest],
@@ -127,7 +158,12 @@ class UserController(Controller):
         )
         return Envelope(200, UserView.of(user), "Profile updated successfully")
 
-    @delete("/profile", status_code=200)
+    @delete(
+        "/profile",
+        status_code=200,
+        security=ACCESS_TOKEN,
+        responses=error_responses(401, 403, 404, 503),
+    )
     async def delete_profile(
         self,
         request: Request[Any, Any, Any],
@@ -144,7 +180,13 @@ class UserController(Controller):
             Envelope(200, None, "User deleted successfully"), cookies=token_cookies.clear()
         )
 
-    @patch("/change-password", guards=[throttle_client])
+    @patch(
+        "/change-password",
+        guards=[throttle_client],
+        security=ACCESS_TOKEN,
+        responses=error_responses(400, 401, 403, 404, 413, 429, 503),
+        operation_class=DocumentedOperation,
+    )
     async def change_password(
         self,
         request: Request[Any, Any, Any],
@@ -165,7 +207,7 @@ class UserController(Controller):
         )
         return _tokens_response(tokens, "Password changed", token_cookies, tokens_in_body)
 
-    @get("/sessions")
+    @get("/sessions", security=ACCESS_TOKEN, responses=error_responses(401, 503))
     async def sessions(
         self, principal: NamedDependency[Principal], list_sessions: NamedDependency[ListSessions]
     ) -> Envelope[list[SessionView]]:
@@ -173,7 +215,12 @@ class UserController(Controller):
         views = [SessionView.of(session, principal.session_id) for session in sessions]
         return Envelope(200, views, "Sessions fetched successfully")
 
-    @delete("/sessions/{session_id:str}", status_code=200)
+    @delete(
+        "/sessions/{session_id:str}",
+        status_code=200,
+        security=ACCESS_TOKEN,
+        responses=error_responses(400, 401, 403, 404, 503),
+    )
     async def revoke_session(
         self,
         request: Request[Any, Any, Any],
@@ -191,7 +238,13 @@ class UserController(Controller):
         cookies = token_cookies.clear() if session_id == principal.session_id else []
         return Response(Envelope(200, None, "Session revoked"), cookies=cookies)
 
-    @post("/logout", status_code=200)
+    @post(
+        "/logout",
+        status_code=200,
+        security=ACCESS_OR_REFRESH_TOKEN,
+        responses=error_responses(400, 401, 403, 413, 503),
+        operation_class=DocumentedOperation,
+    )
     async def logout(
         self,
         request: Request[Any, Any, Any],

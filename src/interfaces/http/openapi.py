@@ -1,0 +1,118 @@
+"""What the OpenAPI document says beyond the handlers' signatures: the errors each operation can
+answer with, how callers authenticate, and what Litestar cannot infer about bodies and 429s."""
+
+from dataclasses import dataclass
+
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+    SecurityRequirement,
+    SecurityScheme,
+)
+from litestar.typing import FieldDefinition
+
+from interfaces.http.auth import ACCESS_COOKIE, REFRESH_COOKIE
+from interfaces.http.schemas import ErrorEnvelope
+
+ACCESS_COOKIE_SCHEME = "accessTokenCookie"
+ACCESS_BEARER_SCHEME = "accessTokenBearer"
+REFRESH_COOKIE_SCHEME = "refreshTokenCookie"
+
+SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
+    ACCESS_COOKIE_SCHEME: SecurityScheme(
+        type="apiKey",
+        name=ACCESS_COOKIE,
+        security_scheme_in="cookie",
+        description="The access token, as set by login and refresh; read before the header.",
+    ),
+    ACCESS_BEARER_SCHEME: SecurityScheme(
+        type="http",
+        scheme="bearer",
+        bearer_format="JWT",
+        description="The access token, for API clients that keep no cookies.",
+    ),
+    REFRESH_COOKIE_SCHEME: SecurityScheme(
+        type="apiKey",
+        name=REFRESH_COOKIE,
+        security_scheme_in="cookie",
+        description="The refresh token, as set by login and refresh; or in the JSON body.",
+    ),
+}
+
+ACCESS_TOKEN: list[SecurityRequirement] = [{ACCESS_COOKIE_SCHEME: []}, {ACCESS_BEARER_SCHEME: []}]
+# The refresh token may come in the JSON body instead, which a security scheme cannot say.
+REFRESH_TOKEN: list[SecurityRequirement] = [{REFRESH_COOKIE_SCHEME: []}, {}]
+ACCESS_OR_REFRESH_TOKEN: list[SecurityRequirement] = [*ACCESS_TOKEN, *REFRESH_TOKEN]
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid request: `errors` names every invalid field.",
+    401: "Missing, wrong, expired or revoked credentials.",
+    403: "Cross-site request refused: cookies sent with an `Origin` that is not allowed.",
+    404: "Not found, or not the caller's.",
+    409: "Email already registered.",
+    413: "Body larger than 16 KiB.",
+    429: "Too many attempts; `Retry-After` says when to try again.",
+    503: "Database unreachable.",
+}
+
+RETRY_AFTER = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
+    description="Seconds to wait before trying again.",
+    required=True,
+)
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error envelope under each of `statuses`, for a handler's `responses`."""
+    return {
+        status: ResponseSpec(
+            data_container=ErrorEnvelope,
+            generate_examples=False,
+            description=_ERROR_DESCRIPTIONS[status],
+        )
+        for status in statuses
+    }
+
+
+@dataclass
+class DocumentedOperation(Operation):
+    """An operation as Litestar builds it, plus two facts it leaves out: a body typed
+    `X | None` may be left out entirely, and a 429 carries `Retry-After`."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody) and _admits_null(self.request_body):
+            self.request_body.required = False
+        too_many = (self.responses or {}).get("429")
+        if isinstance(too_many, OpenAPIResponse):
+            too_many.headers = {"Retry-After": RETRY_AFTER}
+
+
+def _admits_null(body: RequestBody) -> bool:
+    return any(
+        isinstance(media.schema, Schema)
+        and any(
+            isinstance(option, Schema) and option.type == OpenAPIType.NULL
+            for option in media.schema.one_of or ()
+        )
+        for media in body.content.values()
+    )
+
+
+class ClosedStructSchemaPlugin(StructSchemaPlugin):
+    """A struct that refuses unknown fields says so: `additionalProperties: false`."""
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        if field_definition.type_.__struct_config__.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
