@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components
 from infrastructure.container import Container, close_resources
 from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings
+from interfaces.http.access_log import access_log_middleware
 from interfaces.http.auth import TokenCookies, provide_principal
 from interfaces.http.controllers import UserController
 from interfaces.http.errors import EXCEPTION_HANDLERS
@@ -90,6 +91,8 @@ def create_app(container: Container) -> Litestar:
             components=Components(security_schemes=SECURITY_SCHEMES),
         ),
         plugins=[ClosedStructSchemaPlugin()],
+        middleware=[access_log_middleware],
+        logging_config=None,  # configure_logging owns the handlers
     )
 
 
