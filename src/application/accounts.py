@@ -1,6 +1,8 @@
-"""Account use cases: register, update the profile, change the password, delete the account."""
+"""Account use cases: register, update the profile, change the password, delete the account,
+and list the accounts for administrators."""
 
 from dataclasses import dataclass
+from typing import Final
 
 from application.ports import (
     Clock,
@@ -223,3 +225,32 @@ class ChangePassword:
             )
         )
         return tokens
+
+
+MAX_USERS_PER_PAGE: Final = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListUsersQuery:
+    after_id: int = 0
+    """The last id of the previous page; 0 for the first page."""
+    limit: int = 100
+
+
+class ListUsers:
+    """A page of users in id order, for administrators.
+
+    - a page starts after the last id seen rather than at an offset, so paging through users
+      who register or leave meanwhile neither skips nor repeats anyone;
+    - a page holds 1 to 1000 users."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(self, query: ListUsersQuery) -> list[User]:
+        if not 1 <= query.limit <= MAX_USERS_PER_PAGE:
+            raise ValidationFailed.for_field("limit", f"must be 1 to {MAX_USERS_PER_PAGE}")
+        if query.after_id < 0:
+            raise ValidationFailed.for_field("after", "must be 0 or more")
+        async with self._uow() as uow:
+            return await uow.users.list(query.after_id, query.limit)

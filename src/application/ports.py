@@ -94,6 +94,10 @@ class UserRepository(Protocol):
         """Deletes the user and, with it, every session of theirs."""
         ...
 
+    async def list(self, after_id: int, limit: int) -> list[User]:
+        """At most `limit` users with an id above `after_id`, in id order."""
+        ...
+
 
 class SessionRepository(Protocol):
     async def add(self, session: Session) -> None: ...

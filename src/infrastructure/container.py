@@ -6,7 +6,13 @@ hasher)."""
 
 from dependency_injector import containers, providers
 
-from application.accounts import ChangePassword, DeleteAccount, RegisterUser, UpdateProfile
+from application.accounts import (
+    ChangePassword,
+    DeleteAccount,
+    ListUsers,
+    RegisterUser,
+    UpdateProfile,
+)
 from application.authentication import Authenticate, Login, Logout, RefreshTokens, SessionPolicy
 from application.ports import RateLimiter
 from application.sessions import ListSessions, PurgeExpiredSessions, RevokeSession
@@ -101,6 +107,7 @@ class Container(containers.DeclarativeContainer):
         security_log,
     )
     delete_account = providers.Singleton(DeleteAccount, uow, security_log)
+    list_users = providers.Singleton(ListUsers, uow)
     list_sessions = providers.Singleton(ListSessions, uow, clock)
     revoke_session = providers.Singleton(RevokeSession, uow, clock, security_log)
     purge_expired_sessions = providers.Singleton(PurgeExpiredSessions, uow, clock)

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.users import Email, PasswordHash, ProfileChanges
 from infrastructure.persistence.migrate import (
+    adopt_database,
     alembic_config,
     current_revision,
     head_revision,
-    stamp_database,
     upgrade_database,
 )
 from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
@@ -172,7 +172,7 @@ async def test_a_latin1_table_of_the_original_service_is_adopted() -> None:
                 await connection.execute(text(f"{ORIGINAL_DDL} DEFAULT CHARSET=latin1"))
             await insert_original_user(engine)
 
-            await stamp_database(engine, ORIGINAL)
+            await adopt_database(engine)
             await upgrade_database(engine)
 
             async with SqlUnitOfWork(engine) as uow:

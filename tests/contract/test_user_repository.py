@@ -261,6 +261,23 @@ async def test_delete_reports_whether_there_was_a_user(
         assert await uow.users.get_by_email(user.email) is None
 
 
+async def test_list_pages_by_id_after_the_last_id_seen(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    grace = await add_user(email="grace@example.com")
+    alan = await add_user(email="alan@example.com")
+    async with uow_factory() as uow:
+        await uow.users.delete(grace.id)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.users.list(0, 1) == [ada]
+        assert await uow.users.list(ada.id, 10) == [alan]
+        assert await uow.users.list(0, 10) == [ada, alan]
+        assert await uow.users.list(alan.id, 10) == []
+
+
 @pytest.mark.parametrize(
     ("name", "bio"),
     [

@@ -6,6 +6,7 @@ import pytest
 from application.accounts import (
     ChangePassword,
     DeleteAccount,
+    ListUsers,
     RegisterCommand,
     RegisterUser,
     UpdateProfile,
@@ -109,6 +110,10 @@ class UseCases:
     @property
     def delete_account(self) -> DeleteAccount:
         return DeleteAccount(self.uow, self.security_log)
+
+    @property
+    def list_users(self) -> ListUsers:
+        return ListUsers(self.uow)
 
     @property
     def change_password(self) -> ChangePassword:

@@ -3,6 +3,7 @@ import pytest
 from application.accounts import (
     ChangePasswordCommand,
     DeleteAccountCommand,
+    ListUsersQuery,
     RegisterCommand,
     UpdateProfileCommand,
 )
@@ -88,6 +89,46 @@ async def test_delete_account_removes_the_user_and_every_session(use_cases: UseC
 async def test_delete_account_of_a_missing_user(use_cases: UseCases) -> None:
     with pytest.raises(UserNotFound):
         await use_cases.delete_account(DeleteAccountCommand(user_id=404))
+
+
+async def test_list_users_pages_through_every_user_in_id_order(use_cases: UseCases) -> None:
+    ada = await use_cases.make_user("ada@example.com")
+    grace = await use_cases.make_user("grace@example.com")
+    alan = await use_cases.make_user("alan@example.com")
+
+    first = await use_cases.list_users(ListUsersQuery(limit=2))
+    second = await use_cases.list_users(ListUsersQuery(after_id=first[-1].id, limit=2))
+
+    assert first == [ada, grace]
+    assert second == [alan]
+    assert await use_cases.list_users(ListUsersQuery(after_id=alan.id)) == []
+
+
+async def test_list_users_does_not_skip_anyone_when_a_listed_user_leaves(
+    use_cases: UseCases,
+) -> None:
+    ada = await use_cases.make_user("ada@example.com")
+    grace = await use_cases.make_user("grace@example.com")
+    first = await use_cases.list_users(ListUsersQuery(limit=1))
+    await use_cases.delete_account(DeleteAccountCommand(user_id=ada.id))
+
+    assert await use_cases.list_users(ListUsersQuery(after_id=first[-1].id)) == [grace]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        pytest.param(ListUsersQuery(limit=0), "limit", id="empty-page"),
+        pytest.param(ListUsersQuery(limit=1001), "limit", id="page-too-large"),
+        pytest.param(ListUsersQuery(after_id=-1), "after", id="negative-id"),
+    ],
+)
+async def test_list_users_refuses_a_page_out_of_bounds(
+    use_cases: UseCases, query: ListUsersQuery, field: str
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        await use_cases.list_users(query)
+    assert [error.field for error in caught.value.errors] == [field]
 
 
 async def test_change_password_revokes_every_other_session(use_cases: UseCases) -> None:

@@ -80,6 +80,10 @@ class InMemoryUserRepository(UserRepository):
         self._journal.append(lambda: self._restore(user, sessions))
         return True
 
+    async def list(self, after_id: int, limit: int) -> list[User]:
+        ids = sorted(user_id for user_id in self._store.users if user_id > after_id)[:limit]
+        return [replace(self._store.users[user_id]) for user_id in ids]
+
     def _put(self, user: User) -> None:
         previous = self._store.users.get(user.id)
         self._store.users[user.id] = user

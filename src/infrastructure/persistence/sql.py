@@ -48,7 +48,19 @@ from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
 from infrastructure.persistence.tables import sessions, users
 
-DEFAULT_TIMEOUT_SECONDS: Final = 5.0
+MYSQL_READ_TIMEOUT_SECONDS: Final = 1.0
+"""Each wait for bytes from MySQL: the greeting and handshake of a new connection, a pre-ping,
+a query's reply. Statements here are indexed single-row ones and transactions hold row locks
+for milliseconds, so one second is far above normal. It is short because a checkout from a
+hung server pays it twice (the pre-ping, then the greeting of the reconnect): ~2 s to a 503."""
+MYSQL_CONNECT_TIMEOUT_SECONDS: Final = 1.0
+"""The TCP connect alone (asyncmy's connect_timeout); the handshake is bounded by the read
+timeout. One second is plenty on a LAN and keeps a dropped SYN within the same ~2 s."""
+MYSQL_POOL_TIMEOUT_SECONDS: Final = 2.0
+"""Waiting for a pooled connection when all are busy: connections stuck on a hung server free
+up within two read timeouts, so a queued request gets its 503 within about as long."""
+SQLITE_TIMEOUT_SECONDS: Final = 5.0
+"""Waiting for SQLite's write lock (busy timeout) and for a pooled connection."""
 DEFAULT_POOL_SIZE: Final = 10
 POOL_RECYCLE_SECONDS: Final = 1800
 """Below MySQL's wait_timeout and the idle limits of the usual proxies and load balancers."""
@@ -60,38 +72,43 @@ MYSQL_NO_REFERENCED_ROW: Final = 1452
 def create_engine(
     url: str,
     *,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    timeout_seconds: float | None = None,
     pool_size: int = DEFAULT_POOL_SIZE,
 ) -> AsyncEngine:
     """An engine for a `mysql+asyncmy://` (or `mariadb+asyncmy://`) or `sqlite+aiosqlite://` URL.
 
-    `timeout_seconds` bounds connecting, each read from MySQL, waiting for a pooled connection
-    and waiting for SQLite's write lock, so an unreachable or hung database fails a request
-    quickly instead of holding it. Raise it for long migrations."""
+    The defaults make an unreachable or hung database fail a request quickly (a 503 within
+    about 2 s on MySQL) instead of holding it, and pre-ping every checkout so the pool recovers
+    by itself when the database returns. `timeout_seconds` replaces the wait for each read
+    from MySQL, for a pooled connection and for SQLite's write lock (the TCP connect stays
+    short): raise it for long migrations."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend in ("mysql", "mariadb"):
         return _mysql_engine(parsed, timeout_seconds, pool_size)
     if backend == "sqlite":
-        return _sqlite_engine(parsed, timeout_seconds)
+        return _sqlite_engine(parsed, timeout_seconds or SQLITE_TIMEOUT_SECONDS)
     raise ValueError(f"unsupported database {parsed.drivername!r}: use MySQL or SQLite")
 
 
-def _mysql_engine(url: URL, timeout_seconds: float, pool_size: int) -> AsyncEngine:
+def _mysql_engine(url: URL, timeout_seconds: float | None, pool_size: int) -> AsyncEngine:
+    read_timeout = timeout_seconds or MYSQL_READ_TIMEOUT_SECONDS
     # No client_flag here: the dialect sets FOUND_ROWS, which rotate's rowcount relies on.
     return create_async_engine(
         url,
+        # A dead pooled connection costs one failed ping, which also discards every connection
+        # pooled before it; without it, each would fail one request after an outage.
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=POOL_RECYCLE_SECONDS,
-        pool_timeout=timeout_seconds,
+        pool_timeout=timeout_seconds or MYSQL_POOL_TIMEOUT_SECONDS,
         connect_args={
             "charset": "utf8mb4",
             # connect_timeout covers the TCP connect only; read_timeout covers the handshake
             # and every reply, so a server that accepts and never answers cannot hang a request.
-            "connect_timeout": timeout_seconds,
-            "read_timeout": timeout_seconds,
+            "connect_timeout": min(MYSQL_CONNECT_TIMEOUT_SECONDS, read_timeout),
+            "read_timeout": read_timeout,
             # TIMESTAMP columns convert from and to the session time zone: make it UTC.
             "init_command": "SET time_zone = '+00:00'",
         },
@@ -254,6 +271,12 @@ class SqlUserRepository(_SqlRepository, UserRepository):
         """The user's sessions go with the row, by ON DELETE CASCADE."""
         result = await self._execute(delete_from(users).where(users.c.id == user_id))
         return result.rowcount == 1
+
+    @_translating_errors
+    async def list(self, after_id: int, limit: int) -> list[User]:
+        """Keyset pagination on the primary key: any page costs as little as the first."""
+        statement = select(users).where(users.c.id > after_id).order_by(users.c.id).limit(limit)
+        return [_user_from_row(row) for row in await self._execute(statement)]
 
 
 def _session_from_row(row: Row[Any]) -> Session:

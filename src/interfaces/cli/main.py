@@ -1,15 +1,39 @@
-"""The `authsvc` command: run the service and manage its database, with no HTTP needed."""
+"""The `authsvc` command: run the service, manage its database, and administer users and
+sessions through the same use cases as the HTTP API, with no HTTP needed.
+
+A broken rule prints one line per problem to stderr and exits 1; a bad configuration exits 2.
+"""
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC
+from typing import Any, Final, TypeVar
 
+from dependency_injector import providers
+
+from application.accounts import DeleteAccountCommand, ListUsersQuery, RegisterCommand
+from domain.errors import DomainError, StorageUnavailable, ValidationFailed
+from domain.users import User
+from infrastructure.container import Container, close_resources
 from infrastructure.logs import configure_logging
-from infrastructure.persistence.migrate import upgrade_database
+from infrastructure.persistence.migrate import (
+    ORIGINAL_REVISION,
+    AdoptionRefused,
+    adopt_database,
+    upgrade_database,
+)
 from infrastructure.persistence.sql import create_engine
 from infrastructure.settings import ConfigurationError, Settings
+
+T = TypeVar("T")
+
+COMMAND_DATABASE_TIMEOUT_SECONDS: Final = 600
+"""How long a command waits on the database, where the service waits a second or two: no
+client is waiting for a quick 503, and migrating or purging a large table takes minutes."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,7 +45,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"authsvc: configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    return int(arguments.run(settings, arguments) or 0)
+    try:
+        return int(arguments.run(settings, arguments) or 0)
+    except DomainError as error:
+        for line in _problems(error):
+            print(f"authsvc: {line}", file=sys.stderr)
+        return 1
+
+
+def _problems(error: DomainError) -> list[str]:
+    if isinstance(error, ValidationFailed) and error.errors:
+        return [f"{field_error.field}: {field_error.message}" for field_error in error.errors]
+    if isinstance(error, StorageUnavailable) and error.__cause__ is not None:
+        # The driver's first line says why (refused, unknown host, access denied); the lines
+        # after it may quote SQL.
+        first_line = str(error.__cause__).partition("\n")[0]
+        return [f"database unavailable: {first_line}"]
+    return [error.message]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +79,35 @@ def _parser() -> argparse.ArgumentParser:
     upgrade = database_commands.add_parser("upgrade", help="apply pending migrations")
     upgrade.add_argument("revision", nargs="?", default="head")
     upgrade.set_defaults(run=_upgrade)
+    adopt = database_commands.add_parser(
+        "adopt", help="take over the database of the original Node service (then db upgrade)"
+    )
+    adopt.set_defaults(run=_adopt)
+
+    sessions = commands.add_parser("sessions", help="housekeeping of login sessions")
+    sessions_commands = sessions.add_subparsers(required=True, metavar="ACTION")
+    purge = sessions_commands.add_parser("purge", help="delete expired and revoked sessions")
+    purge.set_defaults(run=_purge_sessions)
+
+    users = commands.add_parser("users", help="administer user accounts")
+    users_commands = users.add_subparsers(required=True, metavar="ACTION")
+    create = users_commands.add_parser(
+        "create", help="register a user; the password is read from stdin, never from arguments"
+    )
+    create.add_argument("--name", required=True)
+    create.add_argument("--email", required=True)
+    create.set_defaults(run=_create_user)
+    delete = users_commands.add_parser("delete", help="delete a user and all their sessions")
+    delete.add_argument("id", type=int, metavar="ID")
+    delete.set_defaults(run=_delete_user)
+    listing = users_commands.add_parser(
+        "list", help="print id, email, name and creation time, tab-separated, in id order"
+    )
+    listing.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="at most N users (default: 100)"
+    )
+    listing.add_argument("--after", type=int, default=0, metavar="ID", help="start after user ID")
+    listing.set_defaults(run=_list_users)
     return parser
 
 
@@ -68,8 +137,9 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> None:
 
 def _upgrade(settings: Settings, arguments: argparse.Namespace) -> None:
     async def run() -> None:
-        # Migrating a large adopted table can take minutes; requests keep the short timeout.
-        engine = create_engine(settings.database_url, timeout_seconds=600)
+        engine = create_engine(
+            settings.database_url, timeout_seconds=COMMAND_DATABASE_TIMEOUT_SECONDS
+        )
         try:
             await upgrade_database(engine, arguments.revision)
         finally:
@@ -77,6 +147,88 @@ def _upgrade(settings: Settings, arguments: argparse.Namespace) -> None:
 
     asyncio.run(run())
     print(f"authsvc: database at {arguments.revision}")
+
+
+def _adopt(settings: Settings, arguments: argparse.Namespace) -> int:
+    async def run() -> None:
+        engine = create_engine(
+            settings.database_url, timeout_seconds=COMMAND_DATABASE_TIMEOUT_SECONDS
+        )
+        try:
+            await adopt_database(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except AdoptionRefused as refusal:
+        print(f"authsvc: cannot adopt this database: {refusal}", file=sys.stderr)
+        return 1
+    print(f"authsvc: database adopted at {ORIGINAL_REVISION}; now run `authsvc db upgrade`")
+    return 0
+
+
+def _purge_sessions(settings: Settings, arguments: argparse.Namespace) -> None:
+    purged = _with_container(settings, lambda container: container.purge_expired_sessions()())
+    print(f"authsvc: deleted {purged} expired or revoked sessions")
+
+
+def _create_user(settings: Settings, arguments: argparse.Namespace) -> None:
+    command = RegisterCommand(name=arguments.name, email=arguments.email, password=_password())
+    user = _with_container(settings, lambda container: container.register_user()(command))
+    print(_user_line(user))
+
+
+def _password() -> str:
+    """Typed twice at a terminal, else one line of stdin. Never an argument: any user of the
+    machine can read a process's arguments, and the shell keeps them in its history."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            raise ValidationFailed.for_field("password", "the two entries differ")
+        return password
+    return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+
+
+def _delete_user(settings: Settings, arguments: argparse.Namespace) -> None:
+    command = DeleteAccountCommand(user_id=arguments.id)
+    _with_container(settings, lambda container: container.delete_account()(command))
+    print(f"authsvc: deleted user {arguments.id} and all their sessions")
+
+
+def _list_users(settings: Settings, arguments: argparse.Namespace) -> None:
+    query = ListUsersQuery(after_id=arguments.after, limit=arguments.limit)
+    users = _with_container(settings, lambda container: container.list_users()(query))
+    for user in users:
+        print(_user_line(user))
+    if len(users) == arguments.limit:
+        print(f"authsvc: there may be more: --after {users[-1].id}", file=sys.stderr)
+
+
+def _user_line(user: User) -> str:
+    created = user.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "\t".join((str(user.id), user.email.value, user.name, created))
+
+
+def _with_container(settings: Settings, work: Callable[[Container], Coroutine[Any, Any, T]]) -> T:
+    """Runs one use case the way the HTTP app does, from a container of the settings (with the
+    patience of a command), and releases its connections afterwards."""
+
+    async def run() -> T:
+        container = Container(settings=settings)
+        container.engine.override(
+            providers.Singleton(
+                create_engine,
+                settings.database_url,
+                timeout_seconds=COMMAND_DATABASE_TIMEOUT_SECONDS,
+            )
+        )
+        try:
+            return await work(container)
+        finally:
+            await close_resources(container)
+
+    return asyncio.run(run())
 
 
 if __name__ == "__main__":

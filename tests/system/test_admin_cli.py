@@ -1,0 +1,196 @@
+"""Administration from the command line, as an operator or a cron job runs it: `authsvc users`
+and `authsvc sessions purge`, real processes on an SQLite database."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from domain.errors import InvalidCredentials
+from domain.sessions import Session
+from domain.users import Email, NewUser, PasswordHash
+from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
+from tests.system.conftest import log_in, run_command
+from tests.system.processes import AUTHSVC, run_authsvc
+
+PASSWORD = "analytical engine"
+USER_LINE = re.compile(r"(\d+)\t(\S+)\t([^\t]+)\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+@pytest.fixture
+async def env(sqlite_environment: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The environment of a migrated SQLite database."""
+    await run_authsvc("db", "upgrade", env=sqlite_environment, cwd=tmp_path)
+    return sqlite_environment
+
+
+async def users(
+    *arguments: str, env: dict[str, str], cwd: Path, stdin: str = ""
+) -> tuple[int, list[tuple[str, ...]], str]:
+    """`authsvc users ...`: the exit status, stdout's lines as (id, email, name), and stderr."""
+    outcome = await run_command(*AUTHSVC, "users", *arguments, env=env, cwd=cwd, stdin=stdin)
+    rows = []
+    for line in outcome.stdout.splitlines():
+        match = USER_LINE.fullmatch(line)
+        assert match, line
+        rows.append(match.groups())
+    return outcome.returncode, rows, outcome.stderr
+
+
+async def test_users_are_created_listed_and_deleted(env: dict[str, str], tmp_path: Path) -> None:
+    created = await users(
+        "create", "--name", "Ada Lovelace", "--email", "Ada@Example.com",
+        env=env, cwd=tmp_path, stdin=f"{PASSWORD}\n",
+    )  # fmt: skip
+    await users(
+        "create", "--name", "Grace", "--email", "grace@example.com",
+        env=env, cwd=tmp_path, stdin=f"{PASSWORD}\n",
+    )  # fmt: skip
+
+    assert created == (0, [("1", "ada@example.com", "Ada Lovelace")], "")
+    assert await users("list", env=env, cwd=tmp_path) == (
+        0,
+        [("1", "ada@example.com", "Ada Lovelace"), ("2", "grace@example.com", "Grace")],
+        "",
+    )
+    assert await users("list", "--limit", "1", env=env, cwd=tmp_path) == (
+        0,
+        [("1", "ada@example.com", "Ada Lovelace")],
+        "authsvc: there may be more: --after 1\n",
+    )
+    assert await users("list", "--after", "1", env=env, cwd=tmp_path) == (
+        0,
+        [("2", "grace@example.com", "Grace")],
+        "",
+    )
+
+    deleted = await run_command(*AUTHSVC, "users", "delete", "1", env=env, cwd=tmp_path)
+
+    assert (deleted.returncode, deleted.stdout) == (
+        0,
+        "authsvc: deleted user 1 and all their sessions\n",
+    )
+    assert await users("list", env=env, cwd=tmp_path) == (
+        0,
+        [("2", "grace@example.com", "Grace")],
+        "",
+    )
+    assert await users("delete", "1", env=env, cwd=tmp_path) == (
+        1,
+        [],
+        "authsvc: User not found\n",
+    )
+
+
+async def test_the_password_is_the_line_read_from_stdin_exactly(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    password = "  spaces count too  "
+
+    status, _, _ = await users(
+        "create", "--name", "Ada", "--email", "ada@example.com",
+        env=env, cwd=tmp_path, stdin=f"{password}\nthe next line is not read\n",
+    )  # fmt: skip
+
+    assert status == 0
+    assert (await log_in(env, "ada@example.com", password)).user.name == "Ada"
+    with pytest.raises(InvalidCredentials):
+        await log_in(env, "ada@example.com", password.strip())
+
+
+async def test_every_invalid_field_is_reported_and_nothing_is_created(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    refused = await users(
+        "create", "--name", " ", "--email", "ada@", env=env, cwd=tmp_path, stdin="short\n"
+    )
+
+    assert refused == (
+        1,
+        [],
+        "authsvc: name: must not be empty\n"
+        "authsvc: email: must be a valid email address\n"
+        "authsvc: password: must be at least 8 characters\n",
+    )
+    assert await users("list", env=env, cwd=tmp_path) == (0, [], "")
+
+
+async def test_an_email_registered_in_another_case_is_refused(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    for email in ("ada@example.com", "ADA@example.com"):
+        outcome = await users(
+            "create", "--name", "Ada", "--email", email,
+            env=env, cwd=tmp_path, stdin=f"{PASSWORD}\n",
+        )  # fmt: skip
+
+    assert outcome == (1, [], "authsvc: Email already registered\n")
+    assert len((await users("list", env=env, cwd=tmp_path))[1]) == 1
+
+
+async def plant_sessions(url: str, now: datetime) -> None:
+    """A user with three sessions: `active`, `expired` a second ago, and `revoked` (but
+    unexpired)."""
+    engine = create_engine(url)
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            user = await uow.users.add(
+                NewUser(
+                    name="Ada",
+                    email=Email("ada@example.com"),
+                    password_hash=PasswordHash("$2b$04$" + "a" * 53),
+                    created_at=now - timedelta(days=40),
+                )
+            )
+            for session_id, expires_at, revoked_at in (
+                ("active", now + timedelta(days=1), None),
+                ("expired", now - timedelta(seconds=1), None),
+                ("revoked", now + timedelta(days=1), now - timedelta(hours=1)),
+            ):
+                await uow.sessions.add(
+                    Session(
+                        id=session_id,
+                        user_id=user.id,
+                        refresh_token_hash="0" * 64,
+                        created_at=now - timedelta(days=30),
+                        last_used_at=now - timedelta(days=1),
+                        expires_at=expires_at,
+                        revoked_at=revoked_at,
+                    )
+                )
+            await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+async def remaining_sessions(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            return [
+                session_id
+                for session_id in ("active", "expired", "revoked")
+                if await uow.sessions.get(session_id) is not None
+            ]
+    finally:
+        await engine.dispose()
+
+
+async def test_sessions_purge_deletes_expired_and_revoked_sessions(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    await plant_sessions(env["DATABASE_URL"], datetime.now(UTC))
+
+    first = await run_command(*AUTHSVC, "sessions", "purge", env=env, cwd=tmp_path)
+    second = await run_command(*AUTHSVC, "sessions", "purge", env=env, cwd=tmp_path)
+
+    assert (first.returncode, first.stdout) == (
+        0,
+        "authsvc: deleted 2 expired or revoked sessions\n",
+    )
+    assert (second.returncode, second.stdout) == (
+        0,
+        "authsvc: deleted 0 expired or revoked sessions\n",
+    )
+    assert await remaining_sessions(env["DATABASE_URL"]) == ["active"]
