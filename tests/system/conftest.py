@@ -1,10 +1,7 @@
-"""For the tests of one-shot commands (the `authsvc` subcommands, the example worker): a run
-that keeps the exit status and both outputs apart, so that a test can check what a command
-refuses and how it says so, and a login to check what it stored. Servers and the shared
-environment are in processes.py."""
+"""For the tests of one-shot commands (the `authsvc` subcommands, the example worker): an
+SQLite environment, and a login to check what a command stored. Servers, command runs and the
+shared environment are in processes.py."""
 
-import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,31 +10,7 @@ from application.authentication import LoginCommand, LoginResult
 from infrastructure.container import Container, close_resources
 from infrastructure.settings import Settings
 from tests.databases import sqlite_url
-from tests.system.processes import COMMAND_TIMEOUT_SECONDS, environment
-
-
-async def run_command(
-    *command: str, env: dict[str, str], cwd: Path, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    """Runs `command` to its end with `stdin` as its input (never a terminal)."""
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(COMMAND_TIMEOUT_SECONDS):
-            stdout, stderr = await process.communicate(stdin.encode())
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return subprocess.CompletedProcess(
-        list(command), process.returncode, stdout.decode(), stderr.decode()
-    )
+from tests.system.processes import environment
 
 
 @pytest.fixture

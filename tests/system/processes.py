@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -59,26 +60,38 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def run_authsvc(*arguments: str, env: dict[str, str], cwd: Path) -> str:
-    """Runs one CLI command to its end; returns its output, or fails the test with it."""
+async def run_command(
+    *command: str, env: dict[str, str], cwd: Path, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Runs `command` to its end with `stdin` as its input (never a terminal), keeping the
+    exit status and both outputs apart."""
     process = await asyncio.create_subprocess_exec(
-        *AUTHSVC,
-        *arguments,
+        *command,
         env=env,
         cwd=cwd,
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         async with asyncio.timeout(COMMAND_TIMEOUT_SECONDS):
-            output, _ = await process.communicate()
+            stdout, stderr = await process.communicate(stdin.encode())
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-    text = output.decode(errors="replace")
-    assert process.returncode == 0, f"authsvc {' '.join(arguments)} failed:\n{text}"
-    return text
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(
+        list(command), process.returncode, stdout.decode(), stderr.decode()
+    )
+
+
+async def run_authsvc(*arguments: str, env: dict[str, str], cwd: Path) -> str:
+    """Runs one CLI command that must succeed; returns its output, or fails the test with it."""
+    result = await run_command(*AUTHSVC, *arguments, env=env, cwd=cwd)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"authsvc {' '.join(arguments)} failed:\n{output}"
+    return output
 
 
 @dataclass

@@ -11,8 +11,8 @@ from domain.errors import InvalidCredentials
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash
 from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
-from tests.system.conftest import log_in, run_command
-from tests.system.processes import AUTHSVC, run_authsvc
+from tests.system.conftest import log_in
+from tests.system.processes import AUTHSVC, run_authsvc, run_command
 
 PASSWORD = "analytical engine"
 USER_LINE = re.compile(r"(\d+)\t(\S+)\t([^\t]+)\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")

@@ -13,8 +13,7 @@ from sqlalchemy import Connection, inspect, select, table, text
 
 from infrastructure.persistence.sql import create_engine
 from tests.databases import DATABASES, fresh_database, fresh_mysql_database
-from tests.system.conftest import run_command
-from tests.system.processes import AUTHSVC, environment, login, run_authsvc, serving
+from tests.system.processes import AUTHSVC, environment, login, run_authsvc, run_command, serving
 
 NODE_USERS_TABLE = """CREATE TABLE users (
 id INT AUTO_INCREMENT PRIMARY KEY,

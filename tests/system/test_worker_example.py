@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.system.conftest import log_in, run_command
-from tests.system.processes import run_authsvc
+from tests.system.conftest import log_in
+from tests.system.processes import run_authsvc, run_command
 
 WORKER = (sys.executable, str(Path(__file__).parents[2] / "examples" / "register_from_jsonl.py"))
 
