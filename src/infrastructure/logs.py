@@ -43,4 +43,6 @@ def configure_logging(level: str, log_format: Literal["json", "console"]) -> Non
             logging.Formatter("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
         )
     handler.addFilter(RequestIdFilter())
+    # The SQLite driver logs every statement with its parameters at DEBUG: hashes and emails.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

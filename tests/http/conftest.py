@@ -11,11 +11,12 @@ modules import them.
 """
 
 import asyncio
+import base64
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -258,3 +259,51 @@ def set_cookies(response: httpx.Response) -> dict[str, SetCookie]:
 
 def cleared_cookie_attributes(path: str) -> dict[str, Any]:
     return {"httponly": True, "secure": True, "samesite": "lax", "path": path, "max-age": "0"}
+
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+async def change_password(
+    client: httpx.AsyncClient,
+    *,
+    current: str = PASSWORD,
+    new: str = NEW_PASSWORD,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return await client.patch(
+        "/users/change-password",
+        json={"currentPassword": current, "newPassword": new},
+        headers=headers,
+    )
+
+
+def session_id_of(token: str) -> str:
+    """The `sid` claim of a token the service issued (read, not verified)."""
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["sid"])
+
+
+@contextmanager
+def unchecked(client: httpx.AsyncClient) -> Iterator[httpx.AsyncClient]:
+    """The client without the response checks, for answers outside the envelope contract
+    (an empty 204 to a CORS preflight)."""
+    hooks = client.event_hooks
+    client.event_hooks = {"request": hooks["request"], "response": []}
+    try:
+        yield client
+    finally:
+        client.event_hooks = hooks
+
+
+def record_responses(client: httpx.AsyncClient) -> list[httpx.Response]:
+    """Every response the client receives from now on, read, in order."""
+    responses: list[httpx.Response] = []
+
+    async def record(response: httpx.Response) -> None:
+        await response.aread()
+        responses.append(response)
+
+    client.event_hooks["response"].append(record)
+    return responses

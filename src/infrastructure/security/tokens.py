@@ -8,14 +8,17 @@ from typing import Any, Final, Literal
 import jwt
 
 from application.ports import AccessClaims, RefreshClaims, TokenIssuer, TokenPair
-from domain.errors import NotAuthenticated
-from domain.users import User
+from domain.errors import InvalidValue, NotAuthenticated
+from domain.users import Email, User
 
 _ALGORITHM: Final = "HS256"
 _ACCESS_CLAIMS: Final = ("sub", "email", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
 _REFRESH_CLAIMS: Final = ("sub", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
-_USER_ID_PATTERN: Final = re.compile(r"[1-9][0-9]{0,18}")
+_USER_ID_PATTERN: Final = re.compile(r"[1-9][0-9]{0,9}")
 """`sub` is a string (RFC 7519) holding a positive id; ASCII digits only, of a bounded length."""
+_MAX_USER_ID: Final = 2**31 - 1
+"""The largest id the `users.id INT` column can hold; anything above was never issued."""
+_TIME_CLAIMS: Final = ("iat", "exp", "nbf")
 
 
 class JwtTokenIssuer(TokenIssuer):
@@ -114,16 +117,35 @@ class JwtTokenIssuer(TokenIssuer):
             raise NotAuthenticated("Token expired") from None
         except jwt.PyJWTError:
             raise NotAuthenticated("Invalid token") from None
-        if claims["typ"] != token_type:
+        if claims["typ"] != token_type or not _well_typed(claims):
             raise NotAuthenticated("Invalid token")
         return claims
+
+
+def _well_typed(claims: dict[str, Any]) -> bool:
+    """PyJWT checks that times are numbers, but takes `true` for 1; the email must be one."""
+    times_are_integers = all(type(claims[name]) is int for name in _TIME_CLAIMS if name in claims)
+    return times_are_integers and ("email" not in claims or _is_email(claims["email"]))
+
+
+def _is_email(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        Email(value)
+    except InvalidValue:
+        return False
+    return True
 
 
 def _user_id(claims: dict[str, Any]) -> int:
     subject = claims["sub"]
     if not isinstance(subject, str) or not _USER_ID_PATTERN.fullmatch(subject):
         raise NotAuthenticated("Invalid token")
-    return int(subject)
+    user_id = int(subject)
+    if user_id > _MAX_USER_ID:
+        raise NotAuthenticated("Invalid token")
+    return user_id
 
 
 def _session_id(claims: dict[str, Any]) -> str:

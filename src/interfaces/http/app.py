@@ -16,7 +16,7 @@ from interfaces.http.access_log import access_log_middleware
 from interfaces.http.auth import TokenCookies, provide_principal
 from interfaces.http.controllers import UserController
 from interfaces.http.errors import EXCEPTION_HANDLERS
-from interfaces.http.guards import ClientAddresses
+from interfaces.http.guards import TrustedProxies
 from interfaces.http.health import HealthController
 from interfaces.http.openapi import SECURITY_SCHEMES, ClosedStructSchemaPlugin
 from interfaces.http.schemas import check_request_body
@@ -79,7 +79,7 @@ def create_app(container: Container) -> Litestar:
         state=State(
             {
                 "container": container,
-                "client_addresses": ClientAddresses(settings.trusted_proxies),
+                "trusted_proxies": TrustedProxies(settings.trusted_proxies),
                 "allowed_origins": frozenset(settings.cors_origins),
             }
         ),

@@ -1,0 +1,360 @@
+"""Throttling through the API: failed logins per email, auth requests per client IP, in process
+and in Redis (`TEST_REDIS_URL`, default redis://127.0.0.1:6379/15).
+
+The service keeps its Redis counters under the fixed prefix `authsvc:rl:`; only tests use the
+test database, so its keys under that prefix are deleted before and after each Redis test.
+The test client's peer address is httpx.ASGITransport's default, 127.0.0.1."""
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import redis.asyncio
+from redis.exceptions import RedisError
+
+from tests.http.conftest import (
+    PASSWORD,
+    ClientFactory,
+    login,
+    register,
+)
+
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+RATE_LIMIT_KEYS = "authsvc:rl:*"
+PEER = "127.0.0.1"
+MAX_FAILURES = 3
+WINDOW_SECONDS = 2
+WRONG_PASSWORD = "not the right password"
+PROXIED = {"TRUSTED_PROXIES": f"{PEER}/32"}
+
+
+async def _delete_rate_limit_keys(client: redis.asyncio.Redis) -> None:
+    keys = [key async for key in client.scan_iter(match=RATE_LIMIT_KEYS)]
+    if keys:
+        await client.delete(*keys)
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The test Redis, without rate-limit keys before and after the test."""
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    client = redis.asyncio.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        try:
+            await client.ping()
+        except RedisError as error:
+            message = f"Redis unreachable at {url}: {type(error).__name__}: {error}"
+            if os.environ.get("REQUIRE_REDIS") == "1":
+                pytest.fail(message)
+            pytest.skip(message)
+        await _delete_rate_limit_keys(client)
+        yield url
+        await _delete_rate_limit_keys(client)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory", id="memory"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
+def store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Where the counters live: the settings that choose it."""
+    if request.param == "memory":
+        return {}
+    return {"REDIS_URL": request.getfixturevalue("redis_url")}
+
+
+def from_ip(ip: str) -> dict[str, str]:
+    return {"X-Forwarded-For": ip}
+
+
+async def login_from(
+    client: httpx.AsyncClient, ip: str, *, email: str = "ada@example.com", password: str
+) -> httpx.Response:
+    return await client.post(
+        "/users/login", json={"email": email, "password": password}, headers=from_ip(ip)
+    )
+
+
+def assert_throttled(response: httpx.Response, *, at_most: int) -> None:
+    assert response.status_code == 429
+    body = response.json()
+    assert (body["statusCode"], body["success"], body["data"], body["errors"]) == (
+        429,
+        False,
+        None,
+        [],
+    )
+    assert response.headers["retry-after"].isdigit()
+    assert 1 <= int(response.headers["retry-after"]) <= at_most
+
+
+async def test_after_the_allowed_failures_even_the_right_password_is_429(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
+    await register(client)
+    for _ in range(MAX_FAILURES):
+        assert (await login(client, password=WRONG_PASSWORD)).status_code == 401
+
+    response = await login(client)
+
+    assert_throttled(response, at_most=15 * 60)
+
+
+async def test_the_failures_before_the_limit_are_plain_401s(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
+    await register(client)
+    for _ in range(MAX_FAILURES - 1):
+        await login(client, password=WRONG_PASSWORD)
+
+    response = await login(client)
+
+    assert response.status_code == 200
+
+
+async def test_an_unknown_email_is_throttled_like_a_known_one(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
+    for _ in range(MAX_FAILURES):
+        await login(client, email="nobody@example.com", password=WRONG_PASSWORD)
+
+    response = await login(client, email="nobody@example.com", password=WRONG_PASSWORD)
+
+    assert_throttled(response, at_most=15 * 60)
+
+
+async def test_the_email_limit_holds_whatever_ip_the_guesses_come_from(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **PROXIED, **store)
+    await register(client)
+    for attempt in range(MAX_FAILURES):
+        failed = await login_from(client, f"203.0.113.{attempt + 1}", password=WRONG_PASSWORD)
+        assert failed.status_code == 401
+
+    response = await login_from(client, "198.51.100.77", password=PASSWORD)
+
+    assert_throttled(response, at_most=15 * 60)
+
+
+async def test_the_email_limit_is_per_normalized_email(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
+    await register(client)
+    await register(client, email="grace@example.com")
+    for spelling in ("ada@example.com", " ADA@example.com", "Ada@Example.COM "):
+        await login(client, email=spelling, password=WRONG_PASSWORD)
+
+    throttled = await login(client)
+    other_user = await login(client, email="grace@example.com")
+
+    assert throttled.status_code == 429
+    assert other_user.status_code == 200
+
+
+# Waiting out a window is database-independent; SQLite alone keeps the suite quick.
+@pytest.mark.parametrize("database_url", [pytest.param("sqlite", id="sqlite")], indirect=True)
+async def test_after_the_window_the_right_password_works_again(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    client = await make_client(
+        LOGIN_MAX_FAILURES=str(MAX_FAILURES), LOGIN_FAILURE_WINDOW=f"{WINDOW_SECONDS}s", **store
+    )
+    await register(client)
+    await login(client, password=WRONG_PASSWORD)
+    window_started_before = time.monotonic()
+    for _ in range(MAX_FAILURES - 1):
+        await login(client, password=WRONG_PASSWORD)
+    assert_throttled(await login(client), at_most=WINDOW_SECONDS)
+
+    await asyncio.sleep(window_started_before + WINDOW_SECONDS + 0.1 - time.monotonic())
+    response = await login(client)
+
+    assert response.status_code == 200
+
+
+async def test_a_successful_login_resets_the_count(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
+    await register(client)
+    for _ in range(MAX_FAILURES - 1):
+        await login(client, password=WRONG_PASSWORD)
+    assert (await login(client)).status_code == 200
+    for _ in range(MAX_FAILURES - 1):
+        await login(client, password=WRONG_PASSWORD)
+
+    response = await login(client)
+
+    assert response.status_code == 200
+
+
+@pytest.mark.redis
+async def test_instances_sharing_redis_share_the_email_count(
+    make_client: ClientFactory, redis_url: str
+) -> None:
+    settings = {"LOGIN_MAX_FAILURES": str(MAX_FAILURES), "REDIS_URL": redis_url}
+    first, second = await make_client(**settings), await make_client(**settings)
+    await register(first)
+    for instance in (first, second, first):
+        assert (await login(instance, password=WRONG_PASSWORD)).status_code == 401
+
+    response = await login(second)
+
+    assert_throttled(response, at_most=15 * 60)
+
+
+async def test_instances_without_redis_count_on_their_own(make_client: ClientFactory) -> None:
+    first = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES))
+    second = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES))
+    await register(first)
+    for _ in range(MAX_FAILURES):
+        await login(first, password=WRONG_PASSWORD)
+
+    response = await login(second)
+
+    assert response.status_code == 200
+
+
+async def test_login_failed_and_login_throttled_events_are_logged(
+    make_client: ClientFactory, store: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
+    caplog.set_level(logging.INFO, logger="authsvc.security")
+    user_id = (await register(client)).json()["data"]["id"]
+    for _ in range(MAX_FAILURES):
+        await login(client, password=WRONG_PASSWORD)
+
+    await login(client)
+
+    events = [
+        (record.event, record.user_id, record.ip, record.levelname)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "authsvc.security"
+    ]
+    assert events == [
+        *[("login_failed", user_id, PEER, "WARNING")] * MAX_FAILURES,
+        ("login_throttled", None, PEER, "WARNING"),
+    ]
+    assert PASSWORD not in caplog.text
+    assert WRONG_PASSWORD not in caplog.text
+
+
+# Per client IP: AUTH_RATE_LIMIT=5/minute, so the sixth request is one too many. The requests
+# are logins of distinct unknown emails, each a plain 401, so that no email limit interferes.
+
+
+async def auth_requests(client: httpx.AsyncClient, count: int, *, ip: str | None = None) -> None:
+    for attempt in range(count):
+        response = await client.post(
+            "/users/login",
+            json={"email": f"guess{attempt}@example.com", "password": WRONG_PASSWORD},
+            headers=from_ip(ip) if ip else None,
+        )
+        assert response.status_code == 401
+
+
+async def test_the_request_over_the_ip_limit_is_429(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute", **store)
+    await auth_requests(client, 5)
+
+    response = await login(client)
+
+    assert_throttled(response, at_most=60)
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        pytest.param(
+            ("/users/register", {"name": "A", "email": "a@b.co", "password": PASSWORD}),
+            id="register",
+        ),
+        pytest.param(("/users/refresh-token", {"refreshToken": "not.a.token"}), id="refresh"),
+    ],
+)
+async def test_the_ip_limit_covers_every_auth_endpoint(
+    make_client: ClientFactory, request_body: tuple[str, dict[str, str]]
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute")
+    await auth_requests(client, 5)
+    path, body = request_body
+
+    response = await client.post(path, json=body)
+
+    assert_throttled(response, at_most=60)
+
+
+async def test_the_ip_limit_does_not_cover_other_endpoints(make_client: ClientFactory) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute")
+    await auth_requests(client, 5)
+
+    response = await client.get("/users/profile")
+
+    assert response.status_code == 401
+
+
+async def test_a_client_behind_a_trusted_proxy_is_counted_by_its_forwarded_ip(
+    make_client: ClientFactory, store: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute", **PROXIED, **store)
+    caplog.set_level(logging.INFO, logger="authsvc.security")
+    await auth_requests(client, 5, ip="203.0.113.7")
+
+    throttled = await login_from(client, "203.0.113.7", password=WRONG_PASSWORD)
+    other_client = await login_from(client, "203.0.113.8", password=WRONG_PASSWORD)
+
+    assert_throttled(throttled, at_most=60)
+    assert other_client.status_code == 401
+    assert [
+        (record.event, record.ip)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if getattr(record, "event", None) == "client_throttled"
+    ] == [("client_throttled", "203.0.113.7")]
+
+
+async def test_x_forwarded_for_is_ignored_without_trusted_proxies(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute", **store)
+    await auth_requests(client, 5, ip="203.0.113.7")
+
+    response = await login_from(client, "203.0.113.8", password=WRONG_PASSWORD)
+
+    assert_throttled(response, at_most=60)
+
+
+async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute", TRUSTED_PROXIES="10.0.0.0/8")
+    await auth_requests(client, 5, ip="203.0.113.7")
+
+    response = await login_from(client, "203.0.113.8", password=WRONG_PASSWORD)
+
+    assert_throttled(response, at_most=60)
+
+
+async def test_addresses_a_client_prepends_to_x_forwarded_for_are_not_believed(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute", **PROXIED)
+    await auth_requests(client, 5, ip="198.51.100.1, 203.0.113.7")
+
+    response = await login_from(client, "198.51.100.2, 203.0.113.7", password=WRONG_PASSWORD)
+
+    assert_throttled(response, at_most=60)
