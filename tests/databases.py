@@ -19,22 +19,32 @@ Unless the test is about migrations, bring the database to head with `upgrade_da
 engine from `create_engine(url)`, disposed afterwards. `fresh_mysql_database()` and
 `sqlite_url(directory)` serve the cases that need one kind only;
 `require_mysql(mysql_server_url())` just skips without a server.
+
+Redis: `TEST_REDIS_URL` (default `redis://127.0.0.1:6379/15`), skipped or failed the same way
+under `REQUIRE_REDIS=1`; `redis_namespace()` hands a test a key prefix of its own.
+
+`NODE_USERS_TABLE` is the original Node service's schema, for the tests of adopting its
+databases.
 """
 
 import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import pytest
+import redis.asyncio
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 DEFAULT_TEST_MYSQL_URL = "mysql+asyncmy://root:@127.0.0.1:3306/test"
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 MYSQL_CONNECT_TIMEOUT_SECONDS = 3
 TEST_DATABASE_PREFIX = "authsvc_test_"
 
@@ -117,3 +127,63 @@ async def fresh_database(database: Database, tmp_path: Path) -> AsyncIterator[st
             yield url
     else:
         yield sqlite_url(tmp_path)
+
+
+NODE_USERS_TABLE = """CREATE TABLE users (
+id INT AUTO_INCREMENT PRIMARY KEY,
+name VARCHAR(100),
+email VARCHAR(100) UNIQUE,
+password VARCHAR(255),
+bio TEXT,
+contact VARCHAR(20),
+refreshToken VARCHAR(255),
+created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+)"""
+"""The original service's schema, exactly as its README creates it (MySQL)."""
+
+
+def redis_server_url() -> str:
+    return os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+
+
+@asynccontextmanager
+async def reachable_redis() -> AsyncIterator[redis.asyncio.Redis]:
+    """A client of the test Redis; skips, or fails under REQUIRE_REDIS=1, when it does not
+    answer."""
+    url = redis_server_url()
+    client = redis.asyncio.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        try:
+            await client.ping()
+        except RedisError as error:
+            message = f"Redis unreachable at {url}: {type(error).__name__}: {error}"
+            if os.environ.get("REQUIRE_REDIS") == "1":
+                pytest.fail(message)
+            pytest.skip(message)
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def delete_keys(client: redis.asyncio.Redis, pattern: str) -> None:
+    keys = [key async for key in client.scan_iter(match=pattern)]
+    if keys:
+        await client.delete(*keys)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisNamespace:
+    url: str
+    key_prefix: str
+    client: redis.asyncio.Redis
+
+
+@asynccontextmanager
+async def redis_namespace() -> AsyncIterator[RedisNamespace]:
+    """A random key prefix on the test server, its keys deleted on leaving."""
+    async with reachable_redis() as client:
+        key_prefix = f"authsvc:test:{secrets.token_hex(8)}:"
+        try:
+            yield RedisNamespace(redis_server_url(), key_prefix, client)
+        finally:
+            await delete_keys(client, f"{key_prefix}*")

@@ -4,6 +4,7 @@ and list the accounts for administrators."""
 from dataclasses import dataclass
 from typing import Final
 
+from application.authentication import rotate_session
 from application.ports import (
     Clock,
     PasswordHasher,
@@ -205,12 +206,8 @@ class ChangePassword:
             session = await uow.sessions.get(command.session_id)
             if session is None or not session.is_active(now):
                 raise NotAuthenticated("Session has ended")
-            tokens = self._issuer.issue(
-                user=user, session_id=session.id, now=now, session_expires_at=session.expires_at
-            )
-            expected_hash = session.refresh_token_hash
-            session.rotate(tokens.refresh_token, now)
-            if not await uow.sessions.rotate(session, expected_hash=expected_hash):
+            tokens = await rotate_session(uow, self._issuer, user, session, now)
+            if tokens is None:
                 raise NotAuthenticated("Session has ended")
             await uow.users.set_password_hash(user.id, new_hash)
             revoked = await uow.sessions.revoke_all_for_user(user.id, now, keep=session.id)

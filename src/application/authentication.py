@@ -1,7 +1,7 @@
 """Authentication use cases: log in, refresh, log out, and authenticate a request."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from application.ports import (
@@ -11,6 +11,7 @@ from application.ports import (
     SecurityLog,
     TokenIssuer,
     TokenPair,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from application.throttling import PasswordGuessThrottle
@@ -180,15 +181,26 @@ class RefreshTokens:
             user = await uow.users.get(session.user_id)
             if user is None:
                 raise NotAuthenticated("Session has ended")
-            tokens = self._issuer.issue(
-                user=user, session_id=session.id, now=now, session_expires_at=session.expires_at
-            )
-            expected_hash = session.refresh_token_hash
-            session.rotate(tokens.refresh_token, now)
-            if not await uow.sessions.rotate(session, expected_hash=expected_hash):
+            tokens = await rotate_session(uow, self._issuer, user, session, now)
+            if tokens is None:
                 raise NotAuthenticated("Refresh token already used")
             await uow.commit()
         return tokens
+
+
+async def rotate_session(
+    uow: UnitOfWork, issuer: TokenIssuer, user: User, session: Session, now: datetime
+) -> TokenPair | None:
+    """Issues the session's next token pair and stores its refresh token by compare-and-swap.
+    None if another rotation or a revocation of the session came first."""
+    tokens = issuer.issue(
+        user=user, session_id=session.id, now=now, session_expires_at=session.expires_at
+    )
+    expected_hash = session.refresh_token_hash
+    session.rotate(tokens.refresh_token, now)
+    if not await uow.sessions.rotate(session, expected_hash=expected_hash):
+        return None
+    return tokens
 
 
 class Authenticate:

@@ -22,7 +22,7 @@ from infrastructure.persistence.migrate import (
 )
 from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
 from infrastructure.persistence.tables import metadata
-from tests.databases import DATABASES, fresh_database, fresh_mysql_database
+from tests.databases import DATABASES, NODE_USERS_TABLE, fresh_database, fresh_mysql_database
 
 ORIGINAL = "0001_original_users"
 ORIGINAL_COLUMNS = [
@@ -36,17 +36,6 @@ ORIGINAL_COLUMNS = [
     "created_at",
 ]
 NODE_BCRYPT_HASH = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
-ORIGINAL_DDL = """
-CREATE TABLE users (
-id INT AUTO_INCREMENT PRIMARY KEY,
-name VARCHAR(100),
-email VARCHAR(100) UNIQUE,
-password VARCHAR(255),
-bio TEXT,
-contact VARCHAR(20),
-refreshToken VARCHAR(255),
-created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
-)"""
 
 
 @pytest.fixture(params=DATABASES)
@@ -169,7 +158,7 @@ async def test_a_latin1_table_of_the_original_service_is_adopted() -> None:
         engine = create_engine(url)
         try:
             async with engine.begin() as connection:
-                await connection.execute(text(f"{ORIGINAL_DDL} DEFAULT CHARSET=latin1"))
+                await connection.execute(text(f"{NODE_USERS_TABLE} DEFAULT CHARSET=latin1"))
             await insert_original_user(engine)
 
             await adopt_database(engine)

@@ -7,22 +7,18 @@ in-process limiter reads an injected clock; on Redis time really passes, so the 
 that needs a window to end uses a window of one second."""
 
 import asyncio
-import os
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-import redis.asyncio
-from redis.exceptions import RedisError
 
 from application.ports import RateLimiter
 from domain.errors import StorageUnavailable
 from infrastructure.ratelimit.memory import InMemoryRateLimiter
 from infrastructure.ratelimit.redis import create_redis_rate_limiter
+from tests.databases import redis_namespace
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 LIMIT = 3
@@ -43,37 +39,6 @@ class FakeClock:
 class Subject:
     limiter: RateLimiter
     let_time_pass: Callable[[timedelta], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class RedisNamespace:
-    url: str
-    key_prefix: str
-    client: redis.asyncio.Redis
-
-
-@asynccontextmanager
-async def redis_namespace() -> AsyncIterator[RedisNamespace]:
-    """A random key prefix on the test server, its keys deleted on leaving."""
-    url = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
-    client = redis.asyncio.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        try:
-            await client.ping()
-        except RedisError as error:
-            message = f"Redis unreachable at {url}: {type(error).__name__}: {error}"
-            if os.environ.get("REQUIRE_REDIS") == "1":
-                pytest.fail(message)
-            pytest.skip(message)
-        key_prefix = f"authsvc:test:{secrets.token_hex(8)}:"
-        try:
-            yield RedisNamespace(url, key_prefix, client)
-        finally:
-            keys = [key async for key in client.scan_iter(match=f"{key_prefix}*")]
-            if keys:
-                await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture(

@@ -7,15 +7,13 @@ The test client's peer address is httpx.ASGITransport's default, 127.0.0.1."""
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import redis.asyncio
-from redis.exceptions import RedisError
 
+from tests.databases import delete_keys, reachable_redis, redis_server_url
 from tests.http.conftest import (
     PASSWORD,
     ClientFactory,
@@ -23,7 +21,6 @@ from tests.http.conftest import (
     register,
 )
 
-DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 RATE_LIMIT_KEYS = "authsvc:rl:*"
 PEER = "127.0.0.1"
 MAX_FAILURES = 3
@@ -32,30 +29,13 @@ WRONG_PASSWORD = "not the right password"
 PROXIED = {"TRUSTED_PROXIES": f"{PEER}/32"}
 
 
-async def _delete_rate_limit_keys(client: redis.asyncio.Redis) -> None:
-    keys = [key async for key in client.scan_iter(match=RATE_LIMIT_KEYS)]
-    if keys:
-        await client.delete(*keys)
-
-
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
     """The test Redis, without rate-limit keys before and after the test."""
-    url = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
-    client = redis.asyncio.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        try:
-            await client.ping()
-        except RedisError as error:
-            message = f"Redis unreachable at {url}: {type(error).__name__}: {error}"
-            if os.environ.get("REQUIRE_REDIS") == "1":
-                pytest.fail(message)
-            pytest.skip(message)
-        await _delete_rate_limit_keys(client)
-        yield url
-        await _delete_rate_limit_keys(client)
-    finally:
-        await client.aclose()
+    async with reachable_redis() as client:
+        await delete_keys(client, RATE_LIMIT_KEYS)
+        yield redis_server_url()
+        await delete_keys(client, RATE_LIMIT_KEYS)
 
 
 @pytest.fixture(

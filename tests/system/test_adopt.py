@@ -12,20 +12,13 @@ import pytest
 from sqlalchemy import Connection, inspect, select, table, text
 
 from infrastructure.persistence.sql import create_engine
-from tests.databases import DATABASES, fresh_database, fresh_mysql_database
+from tests.databases import (
+    DATABASES,
+    NODE_USERS_TABLE,
+    fresh_database,
+    fresh_mysql_database,
+)
 from tests.system.processes import AUTHSVC, environment, login, run_authsvc, run_command, serving
-
-NODE_USERS_TABLE = """CREATE TABLE users (
-id INT AUTO_INCREMENT PRIMARY KEY,
-name VARCHAR(100),
-email VARCHAR(100) UNIQUE,
-password VARCHAR(255),
-bio TEXT,
-contact VARCHAR(20),
-refreshToken VARCHAR(255),
-created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
-)"""
-"""The original service's schema, exactly as its README creates it (MySQL)."""
 
 NODE_USERS_TABLE_ON_SQLITE = NODE_USERS_TABLE.replace(
     "INT AUTO_INCREMENT PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT"

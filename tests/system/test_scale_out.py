@@ -18,8 +18,7 @@ import pytest
 import redis.asyncio
 
 from infrastructure.ratelimit.redis import DEFAULT_KEY_PREFIX
-from tests.contract.test_rate_limiter import redis_namespace
-from tests.databases import sqlite_url
+from tests.databases import redis_namespace, sqlite_url
 from tests.system.processes import (
     ServerProcess,
     bearer,
