@@ -9,6 +9,7 @@ from typing import Final
 
 USER_AGENT_MAX_LENGTH: Final = 255
 IP_MAX_LENGTH: Final = 45
+"""An IPv6 address with an embedded IPv4 one, the longest textual form."""
 
 
 def refresh_token_digest(token: str) -> str:

@@ -18,8 +18,8 @@ from application.ports import RateLimiter
 from application.sessions import ListSessions, PurgeExpiredSessions, RevokeSession
 from application.throttling import PasswordGuessThrottle, ThrottleClient, ThrottlePolicy
 from domain.users import BCRYPT_MAX_PASSWORD_BYTES, PasswordPolicy
+from infrastructure.persistence.database import open_database
 from infrastructure.persistence.health import DatabaseProbe
-from infrastructure.persistence.sql import create_engine, unit_of_work_factory
 from infrastructure.ratelimit.memory import InMemoryRateLimiter
 from infrastructure.ratelimit.redis import RedisRateLimiter, create_redis_rate_limiter
 from infrastructure.security.clock import SystemClock
@@ -50,9 +50,9 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    engine = providers.Singleton(create_engine, settings.provided.database_url)
-    uow = providers.Singleton(unit_of_work_factory, engine)
-    database_probe = providers.Singleton(DatabaseProbe, engine)
+    database = providers.Singleton(open_database, settings.provided.database_url)
+    uow = database.provided.unit_of_work
+    database_probe = providers.Singleton(DatabaseProbe, database)
     rate_limiter = providers.Singleton(rate_limiter, settings)
     hasher = providers.Singleton(
         ThreadedPasswordHasher,
@@ -118,7 +118,7 @@ class Container(containers.DeclarativeContainer):
 
 async def close_resources(container: Container) -> None:
     """Releases pooled connections; for the end of an app's or a worker's life."""
-    await container.engine().dispose()
+    await container.database().close()
     limiter = container.rate_limiter()
     if isinstance(limiter, RedisRateLimiter):
         await limiter.aclose()

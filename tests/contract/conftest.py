@@ -6,9 +6,10 @@ import pytest
 
 from application.ports import UnitOfWorkFactory
 from domain.users import Email, NewUser, PasswordHash, User
+from infrastructure.persistence.database import open_database
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
 from infrastructure.persistence.migrate import upgrade_database
-from infrastructure.persistence.sql import create_engine, unit_of_work_factory
+from infrastructure.persistence.sql import create_engine
 from tests.databases import DATABASES, fresh_database
 
 NewUserFactory = Callable[..., NewUser]
@@ -21,7 +22,8 @@ BCRYPT_HASH = "$2b$04$abcdefghijklmnopqrstuuJ1dSwjb2z3YkZEv4bL9AtqaK5BB6Uq6"
 async def uow_factory(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[UnitOfWorkFactory]:
-    """A unit of work factory on an empty store: in memory, or a fresh database at head."""
+    """A unit of work factory on an empty store: in memory, or a fresh database at head through
+    the adapter the service runs on it (SQLAlchemy on SQLite, asyncmy on MySQL)."""
     if request.param == "memory":
         store = InMemoryStore()
         yield lambda: InMemoryUnitOfWork(store)
@@ -30,9 +32,13 @@ async def uow_factory(
         engine = create_engine(url)
         try:
             await upgrade_database(engine)
-            yield unit_of_work_factory(engine)
         finally:
             await engine.dispose()
+        database = open_database(url)
+        try:
+            yield database.unit_of_work
+        finally:
+            await database.close()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The migrations: from nothing, or from the original service's table, to tables.py."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from application.ports import UnitOfWork
 from domain.users import Email, PasswordHash, ProfileChanges
+from infrastructure.persistence.database import open_database
 from infrastructure.persistence.migrate import (
     adopt_database,
     alembic_config,
@@ -20,7 +23,7 @@ from infrastructure.persistence.migrate import (
     head_revision,
     upgrade_database,
 )
-from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
+from infrastructure.persistence.sql import create_engine
 from infrastructure.persistence.tables import metadata
 from tests.databases import DATABASES, NODE_USERS_TABLE, fresh_database, fresh_mysql_database
 
@@ -47,6 +50,17 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             yield engine
         finally:
             await engine.dispose()
+
+
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
+    """A unit of work on the engine's database, through the adapter the service runs there."""
+    database = open_database(engine.url.render_as_string(hide_password=False))
+    try:
+        async with database.unit_of_work() as uow:
+            yield uow
+    finally:
+        await database.close()
 
 
 def schema_differences(connection: Connection) -> list[Any]:
@@ -105,7 +119,7 @@ async def test_upgrading_again_changes_nothing(engine: AsyncEngine) -> None:
     await upgrade_database(engine)
 
     assert await current_revision(engine) == head_revision()
-    async with SqlUnitOfWork(engine) as uow:
+    async with unit_of_work(engine) as uow:
         assert await uow.users.get_by_email(Email("ada@example.com")) is not None
 
 
@@ -126,7 +140,7 @@ async def test_upgrading_from_the_original_table_keeps_its_users(engine: AsyncEn
     await upgrade_database(engine)
 
     assert "refreshToken" not in await column_names(engine, "users")
-    async with SqlUnitOfWork(engine) as uow:
+    async with unit_of_work(engine) as uow:
         user = await uow.users.get_by_email(Email("dummy@gmail.com"))
     assert user is not None
     assert (user.name, user.bio, user.password_hash) == (
@@ -164,7 +178,7 @@ async def test_a_latin1_table_of_the_original_service_is_adopted() -> None:
             await adopt_database(engine)
             await upgrade_database(engine)
 
-            async with SqlUnitOfWork(engine) as uow:
+            async with unit_of_work(engine) as uow:
                 user = await uow.users.get_by_email(Email("dummy@gmail.com"))
                 assert user is not None
                 updated = await uow.users.update_profile(user.id, ProfileChanges(name="Zoë 🚀"))

@@ -241,6 +241,20 @@ async def test_rotate_succeeds_once_for_the_expected_hash(
     )
 
 
+async def test_rotate_counts_a_match_that_writes_what_is_already_stored(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    # MySQL reports changed rows, not matched ones, unless the connection asks for FOUND_ROWS.
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id))
+
+    async with uow_factory() as uow:
+        swapped = await uow.sessions.rotate(session, expected_hash=session.refresh_token_hash)
+        await uow.commit()
+
+    assert swapped is True
+
+
 async def test_rotate_fails_for_a_revoked_or_unknown_session(
     uow_factory: UnitOfWorkFactory, add_user: AddUser
 ) -> None:

@@ -1,24 +1,30 @@
 """What the SQL adapters promise beyond the ports: outages become StorageUnavailable quickly,
-the connection settings hold (UTC sessions on MySQL; foreign keys and WAL on SQLite), and a
-dropped connection is replaced without anyone noticing."""
+the connection settings hold (UTC sessions on MySQL; foreign keys and WAL on SQLite), a
+dropped connection is replaced without anyone noticing, and on MySQL a dead one fails at most
+the one unit of work that meets it."""
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from application.ports import UnitOfWorkFactory
 from domain.errors import StorageUnavailable
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, User
+from infrastructure.persistence import mysql
 from infrastructure.persistence.migrate import upgrade_database
+from infrastructure.persistence.mysql import MySqlDatabase
 from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
 from tests.databases import fresh_mysql_database, sqlite_url
+from tests.system.tcp_proxy import Mode, TcpProxy
 
 ADA = NewUser(
     name="Ada",
@@ -27,7 +33,8 @@ ADA = NewUser(
     created_at=datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC),
 )
 OUTAGE_DEADLINE_SECONDS = 10
-"""Far above the engines' timeouts here: reaching it means a request would hang."""
+"""Far above the adapters' timeouts here: reaching it means a request would hang."""
+SHORT_TIMEOUT_SECONDS = 0.5
 
 
 def free_port() -> int:
@@ -36,11 +43,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def expect_storage_unavailable(engine: AsyncEngine) -> None:
+async def expect_storage_unavailable(unit_of_work: UnitOfWorkFactory) -> None:
     async with asyncio.timeout(OUTAGE_DEADLINE_SECONDS):
         with pytest.raises(StorageUnavailable):
-            async with SqlUnitOfWork(engine) as uow:
+            async with unit_of_work() as uow:
                 await uow.users.get(1)
+
+
+async def read_a_user(database: MySqlDatabase) -> None:
+    async with database.unit_of_work() as uow:
+        await uow.users.get(1)
 
 
 @pytest.fixture
@@ -54,22 +66,55 @@ async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def mysql_engine() -> AsyncIterator[AsyncEngine]:
+async def mysql_url() -> AsyncIterator[str]:
+    """A fresh MySQL database at head."""
     async with fresh_mysql_database() as url:
         engine = create_engine(url)
         try:
             await upgrade_database(engine)
-            yield engine
         finally:
             await engine.dispose()
+        yield url
+
+
+@pytest.fixture
+async def mysql_database(mysql_url: str) -> AsyncIterator[MySqlDatabase]:
+    database = MySqlDatabase(mysql_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def proxied_mysql(mysql_url: str) -> AsyncIterator[tuple[TcpProxy, MySqlDatabase]]:
+    """The database through a TCP proxy the test can silence, with short timeouts."""
+    direct = make_url(mysql_url)
+    async with TcpProxy(direct.host or "127.0.0.1", direct.port or 3306) as proxy:
+        through_proxy = direct.set(host="127.0.0.1", port=proxy.port)
+        database = MySqlDatabase(
+            through_proxy.render_as_string(hide_password=False),
+            timeout_seconds=SHORT_TIMEOUT_SECONDS,
+        )
+        try:
+            yield proxy, database
+        finally:
+            await database.close()
+
+
+async def silence_pooled_connections(proxy: TcpProxy) -> None:
+    """The connections open now stay open but never hear back; new ones get through, as
+    behind a firewall or NAT that forgot them while the server kept running."""
+    await proxy.black_hole()
+    proxy.mode = Mode.FORWARD
 
 
 async def test_a_mysql_server_that_refuses_connections_is_storage_unavailable() -> None:
-    engine = create_engine(f"mysql+asyncmy://root:@127.0.0.1:{free_port()}/authsvc")
+    database = MySqlDatabase(f"mysql+asyncmy://root:@127.0.0.1:{free_port()}/authsvc")
     try:
-        await expect_storage_unavailable(engine)
+        await expect_storage_unavailable(database.unit_of_work)
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 async def test_a_mysql_server_that_never_answers_is_storage_unavailable() -> None:
@@ -78,13 +123,14 @@ async def test_a_mysql_server_that_never_answers_is_storage_unavailable() -> Non
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        engine = create_engine(
-            f"mysql+asyncmy://root:@127.0.0.1:{port}/authsvc", timeout_seconds=0.5
+        database = MySqlDatabase(
+            f"mysql+asyncmy://root:@127.0.0.1:{port}/authsvc",
+            timeout_seconds=SHORT_TIMEOUT_SECONDS,
         )
         try:
-            await expect_storage_unavailable(engine)
+            await expect_storage_unavailable(database.unit_of_work)
         finally:
-            await engine.dispose()
+            await database.close()
 
 
 async def test_sqlite_creates_the_databases_directory_with_foreign_keys_and_wal(
@@ -166,40 +212,113 @@ async def test_a_naive_datetime_is_refused_as_a_bug_not_stored(
 
 @pytest.mark.mysql
 async def test_mysql_sessions_run_in_utc_so_timestamps_keep_their_instant(
-    mysql_engine: AsyncEngine,
+    mysql_database: MySqlDatabase,
 ) -> None:
-    async with SqlUnitOfWork(mysql_engine) as uow:
+    async with mysql_database.unit_of_work() as uow:
         user = await uow.users.add(ADA)
         await uow.commit()
 
-    async with mysql_engine.connect() as connection:
-        time_zone = (await connection.execute(text("SELECT @@session.time_zone"))).scalar()
-        epoch = (
-            await connection.execute(
-                text("SELECT UNIX_TIMESTAMP(created_at) FROM users WHERE id = :id"),
-                {"id": user.id},
-            )
-        ).scalar()
+    async with mysql_database.unit_of_work() as uow:
+        time_zone = await uow.fetch_one("SELECT @@session.time_zone", ())
+        epoch = await uow.fetch_one(
+            "SELECT UNIX_TIMESTAMP(created_at) FROM users WHERE id = %s", (user.id,)
+        )
 
-    assert time_zone == "+00:00"
-    assert epoch == ADA.created_at.timestamp()
+    assert time_zone == ("+00:00",)
+    assert epoch == (ADA.created_at.timestamp(),)
+
+
+@pytest.mark.mysql
+async def test_a_naive_datetime_is_refused_on_mysql_too(mysql_database: MySqlDatabase) -> None:
+    async with mysql_database.unit_of_work() as uow:
+        with pytest.raises(RuntimeError, match="database error"):
+            await uow.sessions.find_active_user("s" * 32, 1, datetime(2026, 1, 1, 10, 0, 0))
+
+
+@pytest.mark.mysql
+async def test_a_read_only_unit_of_work_sends_no_transaction_statement(
+    mysql_database: MySqlDatabase,
+) -> None:
+    async def transaction_statements() -> int:
+        async with mysql_database.unit_of_work() as uow:
+            counters = await uow.fetch_all(
+                "SHOW SESSION STATUS WHERE Variable_name IN"
+                " ('Com_begin', 'Com_commit', 'Com_rollback')",
+                (),
+            )
+        return sum(int(value) for _, value in counters)
+
+    before = await transaction_statements()
+    async with mysql_database.unit_of_work() as uow:
+        await uow.users.get_by_email(ADA.email)
+        await uow.commit()
+    after = await transaction_statements()
+
+    assert after == before
 
 
 @pytest.mark.mysql
 async def test_a_pooled_mysql_connection_killed_by_the_server_is_replaced(
-    mysql_engine: AsyncEngine,
+    mysql_url: str, mysql_database: MySqlDatabase
 ) -> None:
-    async with mysql_engine.connect() as connection:
-        pooled_id = int((await connection.execute(text("SELECT CONNECTION_ID()"))).scalar_one())
-    killer = create_async_engine(mysql_engine.url, poolclass=NullPool)
+    async with mysql_database.unit_of_work() as uow:
+        (pooled_id,) = await uow.fetch_one("SELECT CONNECTION_ID()", ()) or ()
+    killer = create_engine(mysql_url)
     try:
         async with killer.connect() as connection:
             await connection.execute(text(f"KILL {pooled_id}"))
     finally:
         await killer.dispose()
 
-    async with SqlUnitOfWork(mysql_engine) as uow:
+    async with mysql_database.unit_of_work() as uow:
         user = await uow.users.add(ADA)
         await uow.commit()
 
     assert user.id == 1
+
+
+@pytest.mark.mysql
+async def test_a_silent_pooled_connection_fails_one_unit_of_work_and_condemns_the_idle_ones(
+    proxied_mysql: tuple[TcpProxy, MySqlDatabase],
+) -> None:
+    proxy, database = proxied_mysql
+    await asyncio.gather(*(read_a_user(database) for _ in range(3)))
+    assert proxy.open_connections > 1, "the pool should hold several connections"
+    await silence_pooled_connections(proxy)
+
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable):
+        await read_a_user(database)
+    failed_after = time.monotonic() - started
+    started = time.monotonic()
+    await read_a_user(database)
+    recovered_after = time.monotonic() - started
+
+    assert SHORT_TIMEOUT_SECONDS <= failed_after < 2 * SHORT_TIMEOUT_SECONDS
+    assert recovered_after < SHORT_TIMEOUT_SECONDS, "a silent pooled connection was tried"
+
+
+@pytest.mark.mysql
+async def test_a_connection_idle_for_a_while_is_pinged_so_no_unit_of_work_fails(
+    proxied_mysql: tuple[TcpProxy, MySqlDatabase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy, database = proxied_mysql
+    await read_a_user(database)
+    await silence_pooled_connections(proxy)
+    monkeypatch.setattr(mysql, "IDLE_PING_SECONDS", 0.0)
+
+    await read_a_user(database)
+
+
+@pytest.mark.mysql
+async def test_waiting_for_a_pooled_connection_is_bounded(mysql_url: str) -> None:
+    database = MySqlDatabase(mysql_url, timeout_seconds=SHORT_TIMEOUT_SECONDS, pool_size=1)
+    try:
+        async with database.unit_of_work():
+            started = time.monotonic()
+            await expect_storage_unavailable(database.unit_of_work)
+            waited = time.monotonic() - started
+    finally:
+        await database.close()
+
+    assert SHORT_TIMEOUT_SECONDS <= waited < 2 * SHORT_TIMEOUT_SECONDS

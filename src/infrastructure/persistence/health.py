@@ -1,21 +1,21 @@
-"""Readiness: can the database answer a trivial query right now?"""
+"""Readiness: can the database answer a trivial query right now, through the connections the
+requests use?"""
 
 import asyncio
 
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from domain.errors import StorageUnavailable
+from infrastructure.persistence.database import Database
 
 
 class DatabaseProbe:
-    def __init__(self, engine: AsyncEngine, timeout_seconds: float = 2.0) -> None:
-        self._engine = engine
+    def __init__(self, database: Database, timeout_seconds: float = 2.0) -> None:
+        self._database = database
         self._timeout = timeout_seconds
 
     async def __call__(self) -> bool:
         try:
-            async with asyncio.timeout(self._timeout), self._engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError, TimeoutError):
+            async with asyncio.timeout(self._timeout):
+                await self._database.ping()
+        except (StorageUnavailable, TimeoutError):
             return False
         return True

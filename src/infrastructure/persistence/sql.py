@@ -1,4 +1,6 @@
-"""The repositories and unit of work on MySQL (asyncmy) and SQLite (aiosqlite), in SQLAlchemy Core.
+"""SQLAlchemy's engine, on MySQL and SQLite, for the migrations and for tools that speak plain
+SQL; and the service's repositories and unit of work on SQLite, in SQLAlchemy Core. On MySQL
+the service runs on mysql.py, at about a tenth of the CPU per unit of work.
 
 A unit of work holds one pooled connection and one transaction, rolled back on leaving unless
 committed. Database errors never leave this module as SQLAlchemy exceptions: a duplicate email
@@ -22,11 +24,11 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Executable,
-    Row,
     event,
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy import delete as delete_from
@@ -40,73 +42,49 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 
-from application.ports import SessionRepository, UnitOfWork, UnitOfWorkFactory, UserRepository
+from application.ports import SessionRepository, UnitOfWork, UserRepository
 from domain.errors import EmailAlreadyRegistered, StorageUnavailable, UserNotFound
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
+from infrastructure.persistence.mysql import (
+    MYSQL_BACKENDS,
+    MYSQL_CONNECT_TIMEOUT_SECONDS,
+    MYSQL_READ_TIMEOUT_SECONDS,
+)
+from infrastructure.persistence.rows import session_from_row, session_row, user_from_row
 from infrastructure.persistence.tables import sessions, users
 
-MYSQL_READ_TIMEOUT_SECONDS: Final = 1.0
-"""Each wait for bytes from MySQL: the greeting and handshake of a new connection, a pre-ping,
-a query's reply. Statements here are indexed single-row ones and transactions hold row locks
-for milliseconds, so one second is far above normal. It is short because a checkout from a
-hung server pays it twice (the pre-ping, then the greeting of the reconnect): ~2 s to a 503."""
-MYSQL_CONNECT_TIMEOUT_SECONDS: Final = 1.0
-"""The TCP connect alone (asyncmy's connect_timeout); the handshake is bounded by the read
-timeout. One second is plenty on a LAN and keeps a dropped SYN within the same ~2 s."""
-MYSQL_POOL_TIMEOUT_SECONDS: Final = 2.0
-"""Waiting for a pooled connection when all are busy: connections stuck on a hung server free
-up within two read timeouts, so a queued request gets its 503 within about as long."""
 SQLITE_TIMEOUT_SECONDS: Final = 5.0
 """Waiting for SQLite's write lock (busy timeout) and for a pooled connection."""
-DEFAULT_POOL_SIZE: Final = 10
-POOL_RECYCLE_SECONDS: Final = 1800
-"""Below MySQL's wait_timeout and the idle limits of the usual proxies and load balancers."""
-
-MYSQL_DUPLICATE_KEY: Final = 1062
-MYSQL_NO_REFERENCED_ROW: Final = 1452
 
 
-def create_engine(
-    url: str,
-    *,
-    timeout_seconds: float | None = None,
-    pool_size: int = DEFAULT_POOL_SIZE,
-) -> AsyncEngine:
+def create_engine(url: str, *, timeout_seconds: float | None = None) -> AsyncEngine:
     """An engine for a `mysql+asyncmy://` (or `mariadb+asyncmy://`) or `sqlite+aiosqlite://` URL.
 
-    The defaults make an unreachable or hung database fail a request quickly (a 503 within
-    about 2 s on MySQL) instead of holding it, and pre-ping every checkout so the pool recovers
-    by itself when the database returns. `timeout_seconds` replaces the wait for each read
-    from MySQL, for a pooled connection and for SQLite's write lock (the TCP connect stays
-    short): raise it for long migrations."""
+    The defaults make an unreachable or hung database fail quickly instead of hanging.
+    `timeout_seconds` replaces the wait for each read from MySQL, and on SQLite the waits for
+    a pooled connection and for the write lock (the TCP connect stays short): raise it for
+    long migrations."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    if backend in ("mysql", "mariadb"):
-        return _mysql_engine(parsed, timeout_seconds, pool_size)
+    if backend in MYSQL_BACKENDS:
+        return _mysql_engine(parsed, timeout_seconds or MYSQL_READ_TIMEOUT_SECONDS)
     if backend == "sqlite":
         return _sqlite_engine(parsed, timeout_seconds or SQLITE_TIMEOUT_SECONDS)
     raise ValueError(f"unsupported database {parsed.drivername!r}: use MySQL or SQLite")
 
 
-def _mysql_engine(url: URL, timeout_seconds: float | None, pool_size: int) -> AsyncEngine:
-    read_timeout = timeout_seconds or MYSQL_READ_TIMEOUT_SECONDS
-    # No client_flag here: the dialect sets FOUND_ROWS, which rotate's rowcount relies on.
+def _mysql_engine(url: URL, read_timeout: float) -> AsyncEngine:
+    """For migrations and tools, which connect now and then: no pool, a connection each time."""
     return create_async_engine(
         url,
-        # A dead pooled connection costs one failed ping, which also discards every connection
-        # pooled before it; without it, each would fail one request after an outage.
-        pool_pre_ping=True,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_recycle=POOL_RECYCLE_SECONDS,
-        pool_timeout=timeout_seconds or MYSQL_POOL_TIMEOUT_SECONDS,
+        poolclass=NullPool,
         connect_args={
             "charset": "utf8mb4",
             # connect_timeout covers the TCP connect only; read_timeout covers the handshake
-            # and every reply, so a server that accepts and never answers cannot hang a request.
+            # and every reply, so a server that accepts and never answers cannot hang a tool.
             "connect_timeout": min(MYSQL_CONNECT_TIMEOUT_SECONDS, read_timeout),
             "read_timeout": read_timeout,
             # TIMESTAMP columns convert from and to the session time zone: make it UTC.
@@ -161,24 +139,11 @@ def storage_errors() -> Iterator[None]:
 
 
 def _is_duplicate_key(error: IntegrityError) -> bool:
-    return _mysql_error_code(error) == MYSQL_DUPLICATE_KEY or _sqlite_error_says(
-        error, "UNIQUE constraint failed"
-    )
+    return "UNIQUE constraint failed" in str(error.orig)
 
 
 def _is_missing_referenced_row(error: IntegrityError) -> bool:
-    return _mysql_error_code(error) == MYSQL_NO_REFERENCED_ROW or _sqlite_error_says(
-        error, "FOREIGN KEY constraint failed"
-    )
-
-
-def _mysql_error_code(error: IntegrityError) -> object:
-    args = getattr(error.orig, "args", ())
-    return args[0] if args else None
-
-
-def _sqlite_error_says(error: IntegrityError, message: str) -> bool:
-    return message in str(error.orig)
+    return "FOREIGN KEY constraint failed" in str(error.orig)
 
 
 P = ParamSpec("P")
@@ -203,18 +168,6 @@ class _SqlRepository:
 
     async def _execute(self, statement: Executable) -> CursorResult[Any]:
         return await self._connection.execute(statement)
-
-
-def _user_from_row(row: Row[Any]) -> User:
-    return User(
-        id=row.id,
-        name=row.name,
-        email=Email(row.email),
-        password_hash=PasswordHash(row.password),
-        bio=row.bio,
-        contact=row.contact,
-        created_at=row.created_at,
-    )
 
 
 class SqlUserRepository(_SqlRepository, UserRepository):
@@ -245,12 +198,12 @@ class SqlUserRepository(_SqlRepository, UserRepository):
     @_translating_errors
     async def get(self, user_id: int) -> User | None:
         row = (await self._execute(select(users).where(users.c.id == user_id))).first()
-        return _user_from_row(row) if row else None
+        return user_from_row(row) if row else None
 
     @_translating_errors
     async def get_by_email(self, email: Email) -> User | None:
         row = (await self._execute(select(users).where(users.c.email == email.value))).first()
-        return _user_from_row(row) if row else None
+        return user_from_row(row) if row else None
 
     @_translating_errors
     async def update_profile(self, user_id: int, changes: ProfileChanges) -> User | None:
@@ -276,23 +229,7 @@ class SqlUserRepository(_SqlRepository, UserRepository):
     async def list(self, after_id: int, limit: int) -> list[User]:
         """Keyset pagination on the primary key: any page costs as little as the first."""
         statement = select(users).where(users.c.id > after_id).order_by(users.c.id).limit(limit)
-        return [_user_from_row(row) for row in await self._execute(statement)]
-
-
-def _session_from_row(row: Row[Any]) -> Session:
-    return Session(
-        id=row.id,
-        user_id=row.user_id,
-        refresh_token_hash=row.refresh_token_hash,
-        previous_token_hash=row.previous_token_hash,
-        rotated_at=row.rotated_at,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-        user_agent=row.user_agent,
-        ip=row.ip,
-    )
+        return [user_from_row(row) for row in await self._execute(statement)]
 
 
 def _active_at(now: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -302,23 +239,9 @@ def _active_at(now: datetime) -> tuple[ColumnElement[bool], ...]:
 class SqlSessionRepository(_SqlRepository, SessionRepository):
     @_translating_errors
     async def add(self, session: Session) -> None:
-        """A user agent or IP longer than its column is cut, never refused: it is only a hint.
-        Raises UserNotFound if the user was deleted meanwhile."""
-        statement = insert(sessions).values(
-            id=session.id,
-            user_id=session.user_id,
-            refresh_token_hash=session.refresh_token_hash,
-            previous_token_hash=session.previous_token_hash,
-            rotated_at=session.rotated_at,
-            created_at=session.created_at,
-            last_used_at=session.last_used_at,
-            expires_at=session.expires_at,
-            revoked_at=session.revoked_at,
-            user_agent=session.user_agent,
-            ip=session.ip,
-        )
+        """Raises UserNotFound if the user was deleted meanwhile."""
         try:
-            await self._execute(statement)
+            await self._execute(insert(sessions).values(session_row(session)))
         except IntegrityError as error:
             if _is_missing_referenced_row(error):
                 raise UserNotFound from None
@@ -327,7 +250,7 @@ class SqlSessionRepository(_SqlRepository, SessionRepository):
     @_translating_errors
     async def get(self, session_id: str) -> Session | None:
         row = (await self._execute(select(sessions).where(sessions.c.id == session_id))).first()
-        return _session_from_row(row) if row else None
+        return session_from_row(row) if row else None
 
     @_translating_errors
     async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
@@ -341,7 +264,7 @@ class SqlSessionRepository(_SqlRepository, SessionRepository):
             )
         )
         row = (await self._execute(statement)).first()
-        return _user_from_row(row) if row else None
+        return user_from_row(row) if row else None
 
     @_translating_errors
     async def rotate(self, session: Session, *, expected_hash: str) -> bool:
@@ -390,7 +313,7 @@ class SqlSessionRepository(_SqlRepository, SessionRepository):
             .where(sessions.c.user_id == user_id, *_active_at(now))
             .order_by(sessions.c.last_used_at.desc(), sessions.c.id)
         )
-        return [_session_from_row(row) for row in await self._execute(statement)]
+        return [session_from_row(row) for row in await self._execute(statement)]
 
     @_translating_errors
     async def purge(self, now: datetime) -> int:
@@ -443,5 +366,19 @@ class SqlUnitOfWork(UnitOfWork):
             await self._connection.commit()
 
 
-def unit_of_work_factory(engine: AsyncEngine) -> UnitOfWorkFactory:
-    return functools.partial(SqlUnitOfWork, engine)
+class SqlDatabase:
+    """The service's database on SQLite (see database.py)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._engine)
+
+    async def ping(self) -> None:
+        with storage_errors():
+            async with self._engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self._engine.dispose()

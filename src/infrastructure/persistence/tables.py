@@ -30,8 +30,6 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from domain.sessions import IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 
-"""An IPv6 address with an embedded IPv4 one, the longest textual form."""
-
 MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
@@ -39,22 +37,30 @@ MYSQL_TABLE_OPTIONS: dict[str, Any] = {
 }
 
 
+def to_database_time(value: datetime) -> datetime:
+    """Aware UTC in Python becomes naive UTC in the database, which keeps no offset. A naive
+    datetime is refused rather than guessed at."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: the database layer expects aware UTC datetimes")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_database_time(value: datetime) -> datetime:
+    """The database's naive UTC as the aware UTC the domain uses."""
+    return value.replace(tzinfo=UTC)
+
+
 class _AwareUtc(TypeDecorator[datetime]):
-    """Aware UTC datetimes in Python, naive UTC in the database, which keeps no offset.
-    A naive datetime is refused rather than guessed at."""
+    """`to_database_time` and `from_database_time` for every value of the column."""
 
     impl = DateTime
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: the database layer expects aware UTC datetimes")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else to_database_time(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
+        return None if value is None else from_database_time(value)
 
 
 class UtcDateTime(_AwareUtc):
@@ -70,7 +76,7 @@ class UtcDateTime(_AwareUtc):
 
 class UtcTimestamp(_AwareUtc):
     """The original `created_at TIMESTAMP`: whole seconds on MySQL, read and written in the
-    connection's time zone, which `create_engine` pins to UTC."""
+    connection's time zone, which every MySQL connection of ours sets to UTC."""
 
     impl = TIMESTAMP
     cache_ok = True

@@ -20,6 +20,7 @@ from domain.errors import DomainError, StorageUnavailable, ValidationFailed
 from domain.users import User
 from infrastructure.container import Container, close_resources
 from infrastructure.logs import configure_logging
+from infrastructure.persistence.database import open_database
 from infrastructure.persistence.migrate import (
     ORIGINAL_REVISION,
     AdoptionRefused,
@@ -216,9 +217,9 @@ def _with_container(settings: Settings, work: Callable[[Container], Coroutine[An
 
     async def run() -> T:
         container = Container(settings=settings)
-        container.engine.override(
+        container.database.override(
             providers.Singleton(
-                create_engine,
+                open_database,
                 settings.database_url,
                 timeout_seconds=COMMAND_DATABASE_TIMEOUT_SECONDS,
             )
