@@ -40,3 +40,11 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The performance comparison of bench/README.md, about 45 minutes on a quiet machine; raw
+# results under /tmp/authsvc-bench/<timestamp> (or RESULTS_DIR). Its knobs pass through,
+# e.g. `make bench ROUNDS=1 DURATION=3 SOAK_SECONDS=60` for a quick check that it all runs.
+.PHONY: bench
+bench: $(STAMP)
+	export RESULTS_DIR=$${RESULTS_DIR:-/tmp/authsvc-bench/$$(date +%Y%m%dT%H%M%S)}; \
+	bench/compare.sh && bench/memory.sh && $(BIN)/python bench/growth.py
