@@ -1,11 +1,11 @@
 """Controllers: request structs in, commands to the use cases, envelopes out. Nothing else."""
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 
 from application.accounts import (
     ChangePassword,
@@ -38,6 +38,7 @@ from interfaces.http.openapi import (
     REFRESH_TOKEN,
     DocumentedOperation,
     error_responses,
+    example_body,
 )
 from interfaces.http.schemas import (
     ChangePasswordRequest,
@@ -53,6 +54,39 @@ from interfaces.http.schemas import (
 )
 
 NO_STORE = {"Cache-Control": "no-store"}
+
+RegisterBody = Annotated[
+    RegisterRequest,
+    example_body(
+        "A new account",
+        {"name": "Ada Lovelace", "email": "ada@example.com", "password": "analytical engine"},
+    ),
+]
+LoginBody = Annotated[
+    LoginRequest,
+    example_body("Credentials", {"email": "ada@example.com", "password": "analytical engine"}),
+]
+RefreshBody = Annotated[
+    RefreshRequest | None,
+    example_body(
+        "The refresh token, for clients that keep no cookies",
+        {"refreshToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9..."},
+    ),
+]
+UpdateProfileBody = Annotated[
+    UpdateProfileRequest,
+    example_body(
+        "Any of the three fields; null clears bio or contact",
+        {"bio": "First programmer", "contact": "+44 20 7946 0000"},
+    ),
+]
+ChangePasswordBody = Annotated[
+    ChangePasswordRequest,
+    example_body(
+        "The current password and the new one",
+        {"currentPassword": "analytical engine", "newPassword": "difference engine no. 2"},
+    ),
+]
 
 T = TypeVar("T")
 
@@ -71,7 +105,7 @@ class UserController(Controller):
         operation_class=DocumentedOperation,
     )
     async def register(
-        self, data: JSONBody[RegisterRequest], register_user: NamedDependency[RegisterUser]
+        self, data: RegisterBody, register_user: NamedDependency[RegisterUser]
     ) -> Envelope[UserView]:
         user = await register_user(
             RegisterCommand(name=data.name, email=data.email, password=data.password)
@@ -88,7 +122,7 @@ class UserController(Controller):
     async def login(
         self,
         request: Request[Any, Any, Any],
-        data: JSONBody[LoginRequest],
+        data: LoginBody,
         login: NamedDependency[Login],
         token_cookies: NamedDependency[TokenCookies],
         tokens_in_body: NamedDependency[bool],
@@ -125,7 +159,7 @@ class UserController(Controller):
         refresh_tokens: NamedDependency[RefreshTokens],
         token_cookies: NamedDependency[TokenCookies],
         tokens_in_body: NamedDependency[bool],
-        data: JSONBody[RefreshRequest | None] = None,
+        data: RefreshBody = None,
     ) -> Response[Envelope[TokensView]]:
         token = refresh_token_of(request, data.refresh_token if data else None)
         if token is None:
@@ -144,7 +178,7 @@ class UserController(Controller):
     )
     async def update_profile(
         self,
-        data: JSONBody[UpdateProfileRequest],
+        data: UpdateProfileBody,
         principal: NamedDependency[Principal],
         update_profile: NamedDependency[UpdateProfile],
     ) -> Envelope[UserView]:
@@ -190,7 +224,7 @@ class UserController(Controller):
     async def change_password(
         self,
         request: Request[Any, Any, Any],
-        data: JSONBody[ChangePasswordRequest],
+        data: ChangePasswordBody,
         principal: NamedDependency[Principal],
         change_password: NamedDependency[ChangePassword],
         token_cookies: NamedDependency[TokenCookies],
@@ -250,7 +284,7 @@ class UserController(Controller):
         request: Request[Any, Any, Any],
         logout: NamedDependency[Logout],
         token_cookies: NamedDependency[TokenCookies],
-        data: JSONBody[RefreshRequest | None] = None,
+        data: RefreshBody = None,
     ) -> Response[Envelope[None]]:
         await logout(
             LogoutCommand(

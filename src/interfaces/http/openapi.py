@@ -5,8 +5,10 @@ from dataclasses import dataclass
 
 from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
+    Example,
     OpenAPIHeader,
     OpenAPIResponse,
     OpenAPIType,
@@ -17,6 +19,7 @@ from litestar.openapi.spec import (
     SecurityRequirement,
     SecurityScheme,
 )
+from litestar.params import BodyKwarg
 from litestar.typing import FieldDefinition
 
 from interfaces.http.auth import ACCESS_COOKIE, REFRESH_COOKIE
@@ -68,6 +71,13 @@ RETRY_AFTER = OpenAPIHeader(
     description="Seconds to wait before trying again.",
     required=True,
 )
+
+
+def example_body(summary: str, value: dict[str, object]) -> BodyKwarg:
+    """A JSON request body, with the example the document shows for it."""
+    return BodyKwarg(
+        media_type=RequestEncodingType.JSON, examples=[Example(summary=summary, value=value)]
+    )
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
