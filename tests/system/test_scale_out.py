@@ -20,6 +20,7 @@ import redis.asyncio
 from infrastructure.ratelimit.redis import DEFAULT_KEY_PREFIX
 from tests.databases import redis_namespace, sqlite_url
 from tests.system.processes import (
+    PASSWORD,
     ServerProcess,
     bearer,
     environment,
@@ -186,19 +187,36 @@ async def test_two_workers_on_one_port_serve_and_stop_cleanly(
 
 
 async def test_sigterm_lets_in_flight_requests_finish_and_exits_0(tmp_path: Path) -> None:
-    """Logins at bcrypt cost 12 take ~250 ms of hashing each, in a capped thread pool: the
-    ones sent just before the SIGTERM are still being worked on when it arrives."""
-    env = environment(DATABASE_URL=sqlite_url(tmp_path), BCRYPT_ROUNDS="12")
+    """Logins at bcrypt cost 14 take ~1 s of hashing each, one per core at a time: the ones
+    sent just before the SIGTERM are still being worked on when it arrives."""
+    env = environment(DATABASE_URL=sqlite_url(tmp_path), BCRYPT_ROUNDS="14")
     await run_authsvc("db", "upgrade", env=env, cwd=tmp_path)
     async with serving(env, tmp_path) as server, server.client() as http:
         assert (await register(http, EMAIL)).status_code == 201
 
+        requests_sent = 0
+        all_sent = asyncio.Event()
+
+        async def note_when_sent(event_name: str, info: dict[str, object]) -> None:
+            nonlocal requests_sent
+            if event_name == "http11.send_request_body.complete":
+                requests_sent += 1
+                if requests_sent == SHUTDOWN_LOGINS:
+                    all_sent.set()
+
         async def login_and_note_when() -> tuple[int, float]:
-            response = await login(http, EMAIL)
+            response = await http.post(
+                "/users/login",
+                json={"email": EMAIL, "password": PASSWORD},
+                extensions={"trace": note_when_sent},
+            )
             return response.status_code, time.monotonic()
 
         in_flight = [asyncio.create_task(login_and_note_when()) for _ in range(SHUTDOWN_LOGINS)]
-        await asyncio.sleep(0.1)  # sent and accepted, far from answered
+        # Every login on the wire (connections opened, bodies written) before the signal, and
+        # a moment for the server to read them: on a busy machine a fixed sleep was not enough.
+        await asyncio.wait_for(all_sent.wait(), timeout=SHUTDOWN_LIMIT_SECONDS)
+        await asyncio.sleep(0.2)
         server.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         answers = await asyncio.gather(*in_flight, return_exceptions=True)
