@@ -72,7 +72,7 @@ class RegisterUser:
                 raise EmailAlreadyRegistered
         password_hash = await self._hasher.hash(fields["password"])
         async with self._uow() as uow:
-            user = await uow.users.add(
+            return await uow.users.add(
                 NewUser(
                     name=fields["name"],
                     email=fields["email"],
@@ -81,8 +81,6 @@ class RegisterUser:
                     created_at=self._clock.now().replace(microsecond=0),
                 )
             )
-            await uow.commit()
-        return user
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +104,6 @@ class UpdateProfile:
             user = await uow.users.update_profile(command.user_id, changes)
             if user is None:
                 raise UserNotFound
-            await uow.commit()
         return user
 
 
@@ -128,7 +125,6 @@ class DeleteAccount:
         async with self._uow() as uow:
             if not await uow.users.delete(command.user_id):
                 raise UserNotFound
-            await uow.commit()
         self._security_log.record(
             SecurityEvent(
                 name="account_deleted",
@@ -206,12 +202,12 @@ class ChangePassword:
             session = await uow.sessions.get(command.session_id)
             if session is None or not session.is_active(now):
                 raise NotAuthenticated("Session has ended")
-            tokens = await rotate_session(uow, self._issuer, user, session, now)
-            if tokens is None:
-                raise NotAuthenticated("Session has ended")
-            await uow.users.set_password_hash(user.id, new_hash)
-            revoked = await uow.sessions.revoke_all_for_user(user.id, now, keep=session.id)
-            await uow.commit()
+            async with uow.transaction():
+                tokens = await rotate_session(uow, self._issuer, user, session, now)
+                if tokens is None:
+                    raise NotAuthenticated("Session has ended")
+                await uow.users.set_password_hash(user.id, new_hash)
+                revoked = await uow.sessions.revoke_all_for_user(user.id, now, keep=session.id)
         self._security_log.record(
             SecurityEvent(
                 name="password_changed",

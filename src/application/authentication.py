@@ -114,7 +114,6 @@ class Login:
                 await uow.users.set_password_hash(user.id, upgraded_hash)
                 user.password_hash = upgraded_hash
             await uow.sessions.add(session)
-            await uow.commit()
         return LoginResult(user=user, tokens=tokens, session_id=session_id)
 
     async def _fail(
@@ -168,7 +167,6 @@ class RefreshTokens:
                 raise NotAuthenticated("Refresh token already used")
             if verdict is RefreshVerdict.REUSED:
                 await uow.sessions.revoke(session.id, now)
-                await uow.commit()
                 self._security_log.record(
                     SecurityEvent(
                         name="refresh_token_reused",
@@ -184,7 +182,6 @@ class RefreshTokens:
             tokens = await rotate_session(uow, self._issuer, user, session, now)
             if tokens is None:
                 raise NotAuthenticated("Refresh token already used")
-            await uow.commit()
         return tokens
 
 
@@ -248,7 +245,6 @@ class Logout:
         session_id = await self._session_to_end(command)
         async with self._uow() as uow:
             await uow.sessions.revoke(session_id, self._clock.now())
-            await uow.commit()
 
     async def _session_to_end(self, command: LogoutCommand) -> str:
         if command.access_token:

@@ -1,6 +1,7 @@
 """The ports the use cases need, shaped by how they use them. Adapters live in infrastructure."""
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -134,7 +135,12 @@ class SessionRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction over the repositories: rolled back on leaving unless committed."""
+    """The repositories on one connection, for the span of an `async with`.
+
+    Each write is durable once it returns, as one statement is atomic by itself: most use cases
+    make a single write and need no more. Writes that must stand or fall together go inside
+    `transaction()`, which commits them when it ends and rolls them back if it ends by an
+    exception."""
 
     users: UserRepository
     sessions: SessionRepository
@@ -148,7 +154,7 @@ class UnitOfWork(Protocol):
         traceback: TracebackType | None,
     ) -> None: ...
 
-    async def commit(self) -> None: ...
+    def transaction(self) -> AbstractAsyncContextManager[None]: ...
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

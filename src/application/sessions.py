@@ -42,7 +42,6 @@ class RevokeSession:
             if session is None or session.user_id != command.user_id or not session.is_active(now):
                 raise SessionNotFound
             await uow.sessions.revoke(session.id, now)
-            await uow.commit()
         self._security_log.record(
             SecurityEvent(
                 name="session_revoked",
@@ -62,6 +61,4 @@ class PurgeExpiredSessions:
 
     async def __call__(self) -> int:
         async with self._uow() as uow:
-            purged = await uow.sessions.purge(self._clock.now())
-            await uow.commit()
-        return purged
+            return await uow.sessions.purge(self._clock.now())

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from application.ports import UnitOfWorkFactory
+from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.users import Email, NewUser, PasswordHash, User
 from infrastructure.persistence.database import open_database
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
@@ -69,12 +69,24 @@ def new_user() -> NewUserFactory:
 
 @pytest.fixture
 def add_user(uow_factory: UnitOfWorkFactory) -> AddUser:
-    """Stores and commits a user made by `new_user(**fields)`."""
+    """Stores a user made by `new_user(**fields)`."""
 
     async def add(**fields: object) -> User:
         async with uow_factory() as uow:
-            user = await uow.users.add(make_new_user(**fields))  # type: ignore[arg-type]
-            await uow.commit()
-        return user
+            return await uow.users.add(make_new_user(**fields))  # type: ignore[arg-type]
 
     return add
+
+
+class Abandoned(Exception):
+    """Raised inside a transaction to leave it by an exception."""
+
+
+async def abandon_transaction(
+    uow_factory: UnitOfWorkFactory, writes: Callable[[UnitOfWork], Awaitable[object]]
+) -> None:
+    """Makes `writes` in a transaction, then leaves it by an exception."""
+    with pytest.raises(Abandoned):  # noqa: PT012 (the writes are the point, not the raise)
+        async with uow_factory() as uow, uow.transaction():
+            await writes(uow)
+            raise Abandoned

@@ -182,7 +182,6 @@ async def test_a_latin1_table_of_the_original_service_is_adopted() -> None:
                 user = await uow.users.get_by_email(Email("dummy@gmail.com"))
                 assert user is not None
                 updated = await uow.users.update_profile(user.id, ProfileChanges(name="Zoë 🚀"))
-                await uow.commit()
             assert updated is not None
             assert updated.name == "Zoë 🚀"
             assert updated.password_hash == PasswordHash(NODE_BCRYPT_HASH)

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from application.ports import UnitOfWorkFactory
+from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.errors import UserNotFound
 from domain.sessions import Session, new_session_id, refresh_token_digest
 from domain.users import User
+from tests.contract.conftest import abandon_transaction
 
 AddUser = Callable[..., Awaitable[User]]
 
@@ -34,7 +35,6 @@ def start_session(user_id: int, refresh_token: str = FIRST_TOKEN) -> Session:
 async def add_session(uow_factory: UnitOfWorkFactory, session: Session) -> Session:
     async with uow_factory() as uow:
         await uow.sessions.add(session)
-        await uow.commit()
     return session
 
 
@@ -106,14 +106,13 @@ async def test_an_unknown_session_is_none(uow_factory: UnitOfWorkFactory) -> Non
     assert await stored_session(uow_factory, new_session_id()) is None
 
 
-async def test_an_uncommitted_session_is_undone(
+async def test_a_session_added_in_an_abandoned_transaction_is_undone(
     uow_factory: UnitOfWorkFactory, add_user: AddUser
 ) -> None:
     user = await add_user()
     session = start_session(user.id)
 
-    async with uow_factory() as uow:
-        await uow.sessions.add(session)
+    await abandon_transaction(uow_factory, lambda uow: uow.sessions.add(session))
 
     assert await stored_session(uow_factory, session.id) is None
 
@@ -158,7 +157,6 @@ async def test_find_active_user_is_none_for_a_revoked_session(
     session = await add_session(uow_factory, start_session(user.id))
     async with uow_factory() as uow:
         await uow.sessions.revoke(session.id, LOGIN_TIME + timedelta(minutes=1))
-        await uow.commit()
 
     async with uow_factory() as uow:
         found = await uow.sessions.find_active_user(
@@ -193,7 +191,6 @@ async def test_deleting_the_user_deletes_their_sessions(
 
     async with uow_factory() as uow:
         assert await uow.users.delete(ada.id)
-        await uow.commit()
 
     for session in adas:
         assert await stored_session(uow_factory, session.id) is None
@@ -209,8 +206,7 @@ async def test_an_undone_user_deletion_keeps_the_sessions(
     user = await add_user()
     session = await add_session(uow_factory, start_session(user.id))
 
-    async with uow_factory() as uow:
-        await uow.users.delete(user.id)
+    await abandon_transaction(uow_factory, lambda uow: uow.users.delete(user.id))
 
     assert await stored_session(uow_factory, session.id) == session
 
@@ -229,7 +225,6 @@ async def test_rotate_succeeds_once_for_the_expected_hash(
     async with uow_factory() as uow:
         first = await uow.sessions.rotate(rotated, expected_hash=refresh_token_digest("first"))
         again = await uow.sessions.rotate(stale, expected_hash=refresh_token_digest("first"))
-        await uow.commit()
 
     assert (first, again) == (True, False)
     assert await stored_session(uow_factory, session.id) == replace(
@@ -250,7 +245,6 @@ async def test_rotate_counts_a_match_that_writes_what_is_already_stored(
 
     async with uow_factory() as uow:
         swapped = await uow.sessions.rotate(session, expected_hash=session.refresh_token_hash)
-        await uow.commit()
 
     assert swapped is True
 
@@ -262,7 +256,6 @@ async def test_rotate_fails_for_a_revoked_or_unknown_session(
     session = await add_session(uow_factory, start_session(user.id, "first"))
     async with uow_factory() as uow:
         await uow.sessions.revoke(session.id, LOGIN_TIME + timedelta(minutes=1))
-        await uow.commit()
     rotated = replace(session)
     rotated.rotate("second", LOGIN_TIME + timedelta(minutes=2))
     unknown = replace(rotated, id=new_session_id())
@@ -274,7 +267,6 @@ async def test_rotate_fails_for_a_revoked_or_unknown_session(
         unknown_result = await uow.sessions.rotate(
             unknown, expected_hash=session.refresh_token_hash
         )
-        await uow.commit()
 
     assert (revoked_result, unknown_result) == (False, False)
     stored = await stored_session(uow_factory, session.id)
@@ -282,7 +274,7 @@ async def test_rotate_fails_for_a_revoked_or_unknown_session(
     assert stored.refresh_token_hash == refresh_token_digest("first")
 
 
-async def test_an_uncommitted_rotation_is_undone(
+async def test_a_rotation_in_an_abandoned_transaction_is_undone(
     uow_factory: UnitOfWorkFactory, add_user: AddUser
 ) -> None:
     user = await add_user()
@@ -290,8 +282,10 @@ async def test_an_uncommitted_rotation_is_undone(
     rotated = replace(session)
     rotated.rotate("second", LOGIN_TIME + timedelta(minutes=1))
 
-    async with uow_factory() as uow:
+    async def rotate(uow: UnitOfWork) -> None:
         assert await uow.sessions.rotate(rotated, expected_hash=session.refresh_token_hash)
+
+    await abandon_transaction(uow_factory, rotate)
 
     assert await stored_session(uow_factory, session.id) == session
 
@@ -310,9 +304,7 @@ async def test_of_two_concurrent_rotations_with_one_token_exactly_one_wins(
             assert current is not None
             await both_inside.wait()
             current.rotate(new_token, LOGIN_TIME + timedelta(minutes=1))
-            swapped = await uow.sessions.rotate(current, expected_hash=session.refresh_token_hash)
-            await uow.commit()
-        return swapped
+            return await uow.sessions.rotate(current, expected_hash=session.refresh_token_hash)
 
     outcomes = await asyncio.gather(rotate_to("tab-one"), rotate_to("tab-two"))
 
@@ -335,7 +327,6 @@ async def test_revoke_reports_whether_it_ended_a_live_session(
         first = await uow.sessions.revoke(session.id, revoked_at)
         again = await uow.sessions.revoke(session.id, revoked_at + timedelta(minutes=1))
         unknown = await uow.sessions.revoke(new_session_id(), revoked_at)
-        await uow.commit()
 
     assert (first, again, unknown) == (True, False, False)
     assert await stored_session(uow_factory, session.id) == replace(session, revoked_at=revoked_at)
@@ -390,7 +381,6 @@ async def test_revoke_all_for_user_ends_every_live_session_but_the_one_kept(
 
     async with uow_factory() as uow:
         revoked = await uow.sessions.revoke_all_for_user(ada.id, now, keep=adas["recent"].id)
-        await uow.commit()
 
     assert revoked == 2
     assert await stored_session(uow_factory, adas["old"].id) == replace(adas["old"], revoked_at=now)
@@ -408,7 +398,6 @@ async def test_revoke_all_for_user_without_keep_ends_them_all(
 
     async with uow_factory() as uow:
         revoked = await uow.sessions.revoke_all_for_user(user.id, now)
-        await uow.commit()
     async with uow_factory() as uow:
         active = await uow.sessions.list_active(user.id, now)
 
@@ -426,7 +415,6 @@ async def test_purge_deletes_the_revoked_and_expired_sessions_of_everyone(
 
     async with uow_factory() as uow:
         purged = await uow.sessions.purge(now)
-        await uow.commit()
 
     assert purged == 4
     for sessions in (adas, graces):
@@ -436,15 +424,17 @@ async def test_purge_deletes_the_revoked_and_expired_sessions_of_everyone(
         assert await stored_session(uow_factory, sessions["old"].id) == sessions["old"]
 
 
-async def test_an_uncommitted_purge_is_undone(
+async def test_a_purge_in_an_abandoned_transaction_is_undone(
     uow_factory: UnitOfWorkFactory, add_user: AddUser
 ) -> None:
     user = await add_user()
     now = LOGIN_TIME + timedelta(days=3)
     sessions = await add_sessions_in_every_state(uow_factory, user.id, now)
 
-    async with uow_factory() as uow:
+    async def purge(uow: UnitOfWork) -> None:
         assert await uow.sessions.purge(now) == 2
+
+    await abandon_transaction(uow_factory, purge)
 
     for session in sessions.values():
         assert await stored_session(uow_factory, session.id) == session

@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from application.ports import UnitOfWorkFactory
 from domain.errors import StorageUnavailable
 from domain.sessions import Session
-from domain.users import Email, NewUser, PasswordHash, User
+from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
 from infrastructure.persistence import mysql
 from infrastructure.persistence.migrate import upgrade_database
 from infrastructure.persistence.mysql import MySqlDatabase
 from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
+from tests.contract.conftest import Abandoned
 from tests.databases import fresh_mysql_database, sqlite_url
 from tests.system.tcp_proxy import Mode, TcpProxy
 
@@ -150,21 +151,22 @@ async def test_units_of_work_on_in_memory_sqlite_take_turns_on_its_one_connectio
         await upgrade_database(engine)
         writing = asyncio.Event()
 
-        async def write_without_committing() -> None:
-            async with SqlUnitOfWork(engine) as uow:
+        async def write_then_abandon() -> None:
+            async with SqlUnitOfWork(engine) as uow, uow.transaction():
                 await uow.users.add(ADA)
                 writing.set()
                 await asyncio.sleep(0.05)
+                raise Abandoned
 
         async def read() -> User | None:
             await writing.wait()
             async with SqlUnitOfWork(engine) as uow:
                 return await uow.users.get_by_email(ADA.email)
 
-        _, seen = await asyncio.gather(write_without_committing(), read())
+        abandoned, seen = await asyncio.gather(write_then_abandon(), read(), return_exceptions=True)
+        assert isinstance(abandoned, Abandoned)
         async with SqlUnitOfWork(engine) as uow:
             user = await uow.users.add(ADA)
-            await uow.commit()
         async with SqlUnitOfWork(engine) as uow:
             stored = await uow.users.get(user.id)
     finally:
@@ -177,7 +179,7 @@ async def test_units_of_work_on_in_memory_sqlite_take_turns_on_its_one_connectio
 async def test_a_write_that_waits_too_long_for_sqlites_lock_is_storage_unavailable(
     sqlite_engine: AsyncEngine,
 ) -> None:
-    async with SqlUnitOfWork(sqlite_engine) as holder:
+    async with SqlUnitOfWork(sqlite_engine) as holder, holder.transaction():
         await holder.users.add(ADA)
         with pytest.raises(StorageUnavailable):
             async with SqlUnitOfWork(sqlite_engine) as blocked:
@@ -216,7 +218,6 @@ async def test_mysql_sessions_run_in_utc_so_timestamps_keep_their_instant(
 ) -> None:
     async with mysql_database.unit_of_work() as uow:
         user = await uow.users.add(ADA)
-        await uow.commit()
 
     async with mysql_database.unit_of_work() as uow:
         time_zone = await uow.fetch_one("SELECT @@session.time_zone", ())
@@ -236,25 +237,35 @@ async def test_a_naive_datetime_is_refused_on_mysql_too(mysql_database: MySqlDat
 
 
 @pytest.mark.mysql
-async def test_a_read_only_unit_of_work_sends_no_transaction_statement(
+async def test_on_mysql_only_a_transaction_sends_transaction_statements(
     mysql_database: MySqlDatabase,
 ) -> None:
-    async def transaction_statements() -> int:
+    """A read or a single write is one round trip: no BEGIN, no COMMIT around it."""
+
+    async def transaction_statements() -> dict[str, int]:
         async with mysql_database.unit_of_work() as uow:
             counters = await uow.fetch_all(
                 "SHOW SESSION STATUS WHERE Variable_name IN"
                 " ('Com_begin', 'Com_commit', 'Com_rollback')",
                 (),
             )
-        return sum(int(value) for _, value in counters)
+        return {name: int(value) for name, value in counters}
 
     before = await transaction_statements()
     async with mysql_database.unit_of_work() as uow:
-        await uow.users.get_by_email(ADA.email)
-        await uow.commit()
-    after = await transaction_statements()
+        user = await uow.users.add(ADA)
+        await uow.users.update_profile(user.id, ProfileChanges(bio="Analyst"))
+    after_single_writes = await transaction_statements()
+    async with mysql_database.unit_of_work() as uow, uow.transaction():
+        await uow.users.update_profile(user.id, ProfileChanges(bio="Mathematician"))
+    after_a_transaction = await transaction_statements()
 
-    assert after == before
+    assert after_single_writes == before
+    assert after_a_transaction == {
+        "Com_begin": before["Com_begin"] + 1,
+        "Com_commit": before["Com_commit"] + 1,
+        "Com_rollback": before["Com_rollback"],
+    }
 
 
 @pytest.mark.mysql
@@ -272,7 +283,6 @@ async def test_a_pooled_mysql_connection_killed_by_the_server_is_replaced(
 
     async with mysql_database.unit_of_work() as uow:
         user = await uow.users.add(ADA)
-        await uow.commit()
 
     assert user.id == 1
 

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from application.ports import UnitOfWorkFactory
+from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.errors import EmailAlreadyRegistered
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
+from tests.contract.conftest import Abandoned, abandon_transaction
 
 NewUserFactory = Callable[..., NewUser]
 AddUser = Callable[..., Awaitable[User]]
@@ -24,7 +25,6 @@ async def test_a_user_reads_back_as_added_by_id_and_by_email(
 ) -> None:
     async with uow_factory() as uow:
         added = await uow.users.add(new_user(email="ada@example.com", name="Ada"))
-        await uow.commit()
 
     assert added == User(
         id=added.id,
@@ -66,7 +66,6 @@ async def test_ids_increase_and_a_deleted_users_id_is_not_given_again(
     second = await add_user(email="second@example.com")
     async with uow_factory() as uow:
         await uow.users.delete(second.id)
-        await uow.commit()
 
     third = await add_user(email="third@example.com")
 
@@ -79,10 +78,9 @@ async def test_a_taken_email_is_refused_and_the_unit_of_work_writes_nothing(
     first = await add_user(email="ada@example.com")
 
     async def register_grace_then_an_impostor() -> None:
-        async with uow_factory() as uow:
+        async with uow_factory() as uow, uow.transaction():
             await uow.users.add(new_user(email="grace@example.com"))
             await uow.users.add(new_user(email="ada@example.com", name="Impostor"))
-            await uow.commit()
 
     with pytest.raises(EmailAlreadyRegistered):
         await register_grace_then_an_impostor()
@@ -91,7 +89,6 @@ async def test_a_taken_email_is_refused_and_the_unit_of_work_writes_nothing(
         assert await uow.users.get_by_email(Email("grace@example.com")) is None
         assert await uow.users.get_by_email(Email("ada@example.com")) == first
         later = await uow.users.add(new_user(email="later@example.com"))
-        await uow.commit()
     assert await stored_user(uow_factory, later.id) == later
 
 
@@ -104,7 +101,6 @@ async def test_the_unit_of_work_stays_usable_after_a_taken_email(
         with pytest.raises(EmailAlreadyRegistered):
             await uow.users.add(new_user(email="ada@example.com"))
         grace = await uow.users.add(new_user(email="grace@example.com"))
-        await uow.commit()
 
     assert await stored_user(uow_factory, grace.id) == grace
 
@@ -126,9 +122,7 @@ async def test_one_of_two_concurrent_registrations_of_an_email_wins(
     async def register(name: str) -> User:
         async with uow_factory() as uow:
             await both_inside.wait()
-            user = await uow.users.add(new_user(email="ada@example.com", name=name))
-            await uow.commit()
-        return user
+            return await uow.users.add(new_user(email="ada@example.com", name=name))
 
     outcomes = await asyncio.gather(register("One"), register("Two"), return_exceptions=True)
 
@@ -139,30 +133,51 @@ async def test_one_of_two_concurrent_registrations_of_an_email_wins(
     assert await stored_user(uow_factory, winners[0].id) == winners[0]
 
 
-async def test_writes_are_undone_unless_committed(
+async def test_a_transaction_left_by_an_exception_undoes_its_writes(
     uow_factory: UnitOfWorkFactory, add_user: AddUser, new_user: NewUserFactory
 ) -> None:
     ada = await add_user(email="ada@example.com", name="Ada")
 
-    async with uow_factory() as uow:
-        grace = await uow.users.add(new_user(email="grace@example.com"))
+    async def add_grace_and_rename_ada(uow: UnitOfWork) -> None:
+        await uow.users.add(new_user(email="grace@example.com"))
         await uow.users.update_profile(ada.id, ProfileChanges(name="Changed"))
 
+    await abandon_transaction(uow_factory, add_grace_and_rename_ada)
+
     async with uow_factory() as uow:
-        assert await uow.users.get(grace.id) is None
+        assert await uow.users.get_by_email(Email("grace@example.com")) is None
         assert await uow.users.get(ada.id) == ada
 
 
-async def test_a_commit_covers_only_the_writes_before_it(
+async def test_a_transaction_keeps_its_writes_and_only_its_own(
     uow_factory: UnitOfWorkFactory, new_user: NewUserFactory
 ) -> None:
-    async with uow_factory() as uow:
+    async with uow_factory() as uow, uow.transaction():
         ada = await uow.users.add(new_user(email="ada@example.com"))
-        await uow.commit()
         grace = await uow.users.add(new_user(email="grace@example.com"))
+    await abandon_transaction(
+        uow_factory, lambda uow: uow.users.add(new_user(email="lin@example.com"))
+    )
 
     assert await stored_user(uow_factory, ada.id) == ada
-    assert await stored_user(uow_factory, grace.id) is None
+    assert await stored_user(uow_factory, grace.id) == grace
+    async with uow_factory() as uow:
+        assert await uow.users.get_by_email(Email("lin@example.com")) is None
+
+
+async def test_a_write_outside_a_transaction_is_kept_whatever_follows(
+    uow_factory: UnitOfWorkFactory, new_user: NewUserFactory
+) -> None:
+    async def add_ada_then_fail() -> None:
+        async with uow_factory() as uow:
+            await uow.users.add(new_user(email="ada@example.com"))
+            raise Abandoned
+
+    with pytest.raises(Abandoned):
+        await add_ada_then_fail()
+
+    async with uow_factory() as uow:
+        assert await uow.users.get_by_email(Email("ada@example.com")) is not None
 
 
 async def test_update_profile_changes_only_the_given_fields(
@@ -172,7 +187,6 @@ async def test_update_profile_changes_only_the_given_fields(
     async with uow_factory() as uow:
         await uow.users.update_profile(user.id, ProfileChanges(bio="Analyst", contact="+44 20"))
         updated = await uow.users.update_profile(user.id, ProfileChanges(name="Ada Lovelace"))
-        await uow.commit()
 
     expected = User(
         id=user.id,
@@ -194,7 +208,6 @@ async def test_update_profile_with_none_clears_bio_and_contact(
     async with uow_factory() as uow:
         await uow.users.update_profile(user.id, ProfileChanges(bio="Analyst", contact="123"))
         updated = await uow.users.update_profile(user.id, ProfileChanges(bio=None, contact=None))
-        await uow.commit()
 
     assert updated is not None
     assert (updated.name, updated.bio, updated.contact) == (user.name, None, None)
@@ -212,7 +225,6 @@ async def test_concurrent_updates_of_different_fields_both_survive(
             await uow.users.get(user.id)
             await both_inside.wait()
             await uow.users.update_profile(user.id, changes)
-            await uow.commit()
 
     await asyncio.gather(update(ProfileChanges(bio="Analyst")), update(ProfileChanges(name="Lady")))
 
@@ -234,7 +246,6 @@ async def test_set_password_hash_replaces_only_the_hash(
 
     async with uow_factory() as uow:
         await uow.users.set_password_hash(user.id, argon2_hash)
-        await uow.commit()
 
     stored = await stored_user(uow_factory, user.id)
     assert stored is not None
@@ -254,7 +265,6 @@ async def test_delete_reports_whether_there_was_a_user(
     async with uow_factory() as uow:
         assert await uow.users.delete(user.id) is True
         assert await uow.users.delete(user.id) is False
-        await uow.commit()
 
     assert await stored_user(uow_factory, user.id) is None
     async with uow_factory() as uow:
@@ -269,7 +279,6 @@ async def test_list_pages_by_id_after_the_last_id_seen(
     alan = await add_user(email="alan@example.com")
     async with uow_factory() as uow:
         await uow.users.delete(grace.id)
-        await uow.commit()
 
     async with uow_factory() as uow:
         assert await uow.users.list(0, 1) == [ada]
@@ -293,7 +302,6 @@ async def test_unicode_and_maximal_profiles_round_trip(
 
     async with uow_factory() as uow:
         updated = await uow.users.update_profile(user.id, ProfileChanges(bio=bio, contact="+" * 20))
-        await uow.commit()
 
     stored = await stored_user(uow_factory, user.id)
     assert stored == updated

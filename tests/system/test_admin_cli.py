@@ -159,7 +159,6 @@ async def plant_sessions(url: str, now: datetime) -> None:
                         revoked_at=revoked_at,
                     )
                 )
-            await uow.commit()
     finally:
         await engine.dispose()
 

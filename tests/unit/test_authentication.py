@@ -43,7 +43,6 @@ async def test_login_upgrades_an_outdated_hash(use_cases: UseCases) -> None:
     user = await use_cases.make_user()
     async with use_cases.uow() as uow:
         await uow.users.set_password_hash(user.id, PasswordHash(f"old${PASSWORD}"))
-        await uow.commit()
     await use_cases.login(LoginCommand(email="ada@example.com", password=PASSWORD))
     assert use_cases.store.users[user.id].password_hash.value == f"fake${PASSWORD}"
 

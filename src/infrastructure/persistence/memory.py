@@ -1,10 +1,11 @@
 """In-memory twins of the SQL repositories, for tests and for workers that need no database.
 
 Entities are copied on the way in and out, so callers never share state with the store.
-Each repository call is atomic (nothing awaits inside it); a unit of work left without
-`commit()` undoes its own writes."""
+Each repository call is atomic (nothing awaits inside it); a `transaction()` left by an
+exception undoes the writes made inside it."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -19,16 +20,36 @@ from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
 Undo = Callable[[], object]
 
 
+class Journal:
+    """How to undo each write of the transaction in progress; nothing is kept outside one."""
+
+    def __init__(self) -> None:
+        self._undos: list[Undo] | None = None
+
+    def start(self) -> None:
+        self._undos = []
+
+    def record(self, undo: Undo) -> None:
+        if self._undos is not None:
+            self._undos.append(undo)
+
+    def undo(self) -> None:
+        for undo in reversed(self._undos or []):
+            undo()
+
+    def stop(self) -> None:
+        self._undos = None
+
+
 @dataclass
 class InMemoryStore:
     users: dict[int, User] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     last_user_id: int = 0
-    commits: int = 0
 
 
 class InMemoryUserRepository(UserRepository):
-    def __init__(self, store: InMemoryStore, journal: list[Undo]) -> None:
+    def __init__(self, store: InMemoryStore, journal: Journal) -> None:
         self._store = store
         self._journal = journal
 
@@ -77,7 +98,7 @@ class InMemoryUserRepository(UserRepository):
         }
         for session_id in sessions:
             del self._store.sessions[session_id]
-        self._journal.append(lambda: self._restore(user, sessions))
+        self._journal.record(lambda: self._restore(user, sessions))
         return True
 
     async def list(self, after_id: int, limit: int) -> list[User]:
@@ -88,9 +109,9 @@ class InMemoryUserRepository(UserRepository):
         previous = self._store.users.get(user.id)
         self._store.users[user.id] = user
         if previous is None:
-            self._journal.append(lambda: self._store.users.pop(user.id, None))
+            self._journal.record(lambda: self._store.users.pop(user.id, None))
         else:
-            self._journal.append(lambda: self._store.users.__setitem__(user.id, previous))
+            self._journal.record(lambda: self._store.users.__setitem__(user.id, previous))
 
     def _restore(self, user: User, sessions: dict[str, Session]) -> None:
         self._store.users[user.id] = user
@@ -98,7 +119,7 @@ class InMemoryUserRepository(UserRepository):
 
 
 class InMemorySessionRepository(SessionRepository):
-    def __init__(self, store: InMemoryStore, journal: list[Undo]) -> None:
+    def __init__(self, store: InMemoryStore, journal: Journal) -> None:
         self._store = store
         self._journal = journal
 
@@ -168,27 +189,25 @@ class InMemorySessionRepository(SessionRepository):
         ]
         for session in doomed:
             del self._store.sessions[session.id]
-            self._journal.append(partial(self._store.sessions.__setitem__, session.id, session))
+            self._journal.record(partial(self._store.sessions.__setitem__, session.id, session))
         return len(doomed)
 
     def _put(self, session: Session) -> None:
         previous = self._store.sessions.get(session.id)
         self._store.sessions[session.id] = session
         if previous is None:
-            self._journal.append(lambda: self._store.sessions.pop(session.id, None))
+            self._journal.record(lambda: self._store.sessions.pop(session.id, None))
         else:
-            self._journal.append(lambda: self._store.sessions.__setitem__(session.id, previous))
+            self._journal.record(lambda: self._store.sessions.__setitem__(session.id, previous))
 
 
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: InMemoryStore) -> None:
-        self._store = store
-        self._journal: list[Undo] = []
+        self._journal = Journal()
         self.users = InMemoryUserRepository(store, self._journal)
         self.sessions = InMemorySessionRepository(store, self._journal)
 
     async def __aenter__(self) -> Self:
-        self._journal.clear()
         return self
 
     async def __aexit__(
@@ -197,10 +216,15 @@ class InMemoryUnitOfWork(UnitOfWork):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        for undo in reversed(self._journal):
-            undo()
-        self._journal.clear()
+        return None
 
-    async def commit(self) -> None:
-        self._journal.clear()
-        self._store.commits += 1
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        self._journal.start()
+        try:
+            yield
+        except BaseException:
+            self._journal.undo()
+            raise
+        finally:
+            self._journal.stop()

@@ -7,10 +7,10 @@ still owns the schema (tables.py), the migrations and SQLite (sql.py).
 
 - Statements are SQL constants with column lists built once from tables.py. asyncmy prepares
   each on a connection at its first use and then runs it in the binary protocol.
-- A unit of work reads in autocommit, so a read-only one costs its queries and nothing more. Its
-  first write starts a transaction, which `commit` ends and leaving without it rolls back. Reads
-  made before that are not in the transaction, and need not be: every write checks its own
-  condition (rotate's compare-and-swap is a single UPDATE, atomic by itself).
+- Connections run in autocommit: a statement is its own transaction, at no extra round trip.
+  `transaction()` wraps BEGIN and COMMIT around the writes that must stand or fall together.
+  Reads made before it are not in it, and need not be: every write checks its own condition
+  (rotate's compare-and-swap is a single UPDATE, atomic by itself).
 - Outages: a reply, a free connection or a new one's greeting is awaited for at most the read
   timeout, then the unit of work fails with StorageUnavailable. A connection that fails other
   than by an error the server reported is closed and never pooled again. Once one is found
@@ -24,7 +24,7 @@ still owns the schema (tables.py), the migrations and SQLite (sql.py).
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar, cast
@@ -280,7 +280,7 @@ def _connect_arguments(url: str, read_timeout: float) -> dict[str, Any]:
         # TIMESTAMP columns convert from and to the session time zone: make it UTC.
         "init_command": "SET time_zone = '+00:00'",
         "connect_timeout": min(MYSQL_CONNECT_TIMEOUT_SECONDS, read_timeout),
-        # Reads run without a transaction; writes start one (MySqlUnitOfWork).
+        # A transaction only where MySqlUnitOfWork.transaction asks for one.
         "autocommit": True,
         # An UPDATE's rowcount counts the rows it matched, changed or not: rotate's
         # compare-and-swap must succeed when the values it writes are already there.
@@ -290,7 +290,7 @@ def _connect_arguments(url: str, read_timeout: float) -> dict[str, Any]:
 
 
 class MySqlUnitOfWork(UnitOfWork):
-    """One pooled connection for the span of a `with`, and a transaction from the first write."""
+    """One pooled connection for the span of a `with`."""
 
     users: "MySqlUserRepository"
     sessions: "MySqlSessionRepository"
@@ -298,7 +298,6 @@ class MySqlUnitOfWork(UnitOfWork):
     def __init__(self, database: MySqlDatabase) -> None:
         self._database = database
         self._connection: Connection | None = None
-        self._in_transaction = False
         self.users = MySqlUserRepository(self)
         self.sessions = MySqlSessionRepository(self)
 
@@ -313,38 +312,35 @@ class MySqlUnitOfWork(UnitOfWork):
         traceback: TracebackType | None,
     ) -> None:
         connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            if self._in_transaction and connection.connected:
-                self._in_transaction = False
-                # Not raised: a rollback that fails leaves the connection closed, and the server
-                # rolls back the transaction of a closed connection anyway.
-                with contextlib.suppress(Exception):
-                    await self._database.reply(connection, connection.rollback())
-        finally:
+        if connection is not None:
             self._database.checkin(connection)
 
-    async def commit(self) -> None:
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
         connection = self._current_connection()
-        if self._in_transaction:
-            try:
-                await self._database.reply(connection, connection.commit())
-            except Exception as error:
-                raise _storage_error(error) from error
-            self._in_transaction = False
+        await self._reply(connection, connection.begin())
+        try:
+            yield
+        except BaseException:
+            # Not raised: a rollback that fails leaves the connection closed, and the server
+            # rolls back the transaction of a closed connection anyway. One that is never
+            # answered leaves it in the transaction, and the pool closes such a connection.
+            with contextlib.suppress(Exception):
+                await self._database.reply(connection, connection.rollback())
+            raise
+        await self._reply(connection, connection.commit())
 
     async def fetch_one(
         self, statement: str, parameters: Sequence[object]
     ) -> tuple[Any, ...] | None:
-        cursor = await self._execute(statement, parameters, writes=False)
+        cursor = await self._execute(statement, parameters)
         row = await cursor.fetchone()
         return None if row is None else _from_database(row)
 
     async def fetch_all(
         self, statement: str, parameters: Sequence[object]
     ) -> list[tuple[Any, ...]]:
-        cursor = await self._execute(statement, parameters, writes=False)
+        cursor = await self._execute(statement, parameters)
         return [_from_database(row) for row in await cursor.fetchall()]
 
     async def write(
@@ -354,23 +350,19 @@ class MySqlUnitOfWork(UnitOfWork):
         *,
         refusals: Mapping[int, type[DomainError]] | None = None,
     ) -> Cursor:
-        """Runs a write in the unit's transaction, begun if need be. `refusals` names the domain
-        error that a row refused by the server with a given error code means."""
-        return await self._execute(statement, parameters, writes=True, refusals=refusals)
+        """`refusals` names the domain error that a row refused by the server with a given error
+        code means."""
+        return await self._execute(statement, parameters, refusals=refusals)
 
     async def _execute(
         self,
         statement: str,
         parameters: Sequence[object],
         *,
-        writes: bool,
         refusals: Mapping[int, type[DomainError]] | None = None,
     ) -> Cursor:
         connection = self._current_connection()
         try:
-            if writes and not self._in_transaction:
-                await self._database.reply(connection, connection.begin())
-                self._in_transaction = True
             cursor = connection.cursor()
             await self._database.reply(
                 connection, cursor.execute(statement, _to_database(parameters))
@@ -383,6 +375,12 @@ class MySqlUnitOfWork(UnitOfWork):
         except Exception as error:
             raise _storage_error(error) from error
         return cursor
+
+    async def _reply(self, connection: Connection, request: Awaitable[T]) -> T:
+        try:
+            return await self._database.reply(connection, request)
+        except Exception as error:
+            raise _storage_error(error) from error
 
     def _current_connection(self) -> Connection:
         if self._connection is None:

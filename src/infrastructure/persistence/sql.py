@@ -2,10 +2,11 @@
 SQL; and the service's repositories and unit of work on SQLite, in SQLAlchemy Core. On MySQL
 the service runs on mysql.py, at about a tenth of the CPU per unit of work.
 
-A unit of work holds one pooled connection and one transaction, rolled back on leaving unless
-committed. Database errors never leave this module as SQLAlchemy exceptions: a duplicate email
-becomes EmailAlreadyRegistered, a lost or unreachable database StorageUnavailable, and anything
-else (a bug, not an outage) a RuntimeError chained to its cause.
+A unit of work holds one pooled connection. A write outside `transaction()` is committed as
+soon as it succeeds, and undone at once if it fails. Database errors never leave this module as
+SQLAlchemy exceptions: a duplicate email becomes EmailAlreadyRegistered, a lost or unreachable
+database StorageUnavailable, and anything else (a bug, not an outage) a RuntimeError chained to
+its cause.
 
 On SQLite a transaction takes the write lock at its first write, not at its first read, so
 read-only units of work never wait for writers; writers queue behind each other for up to the
@@ -13,8 +14,8 @@ busy timeout. The compare-and-swap of `rotate` needs nothing more.
 """
 
 import functools
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +44,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
+from sqlalchemy.sql.dml import UpdateBase
 
 from application.ports import SessionRepository, UnitOfWork, UserRepository
 from domain.errors import EmailAlreadyRegistered, StorageUnavailable, UserNotFound
@@ -163,11 +165,11 @@ def _translating_errors(
 
 
 class _SqlRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
+    def __init__(self, unit: "SqlUnitOfWork") -> None:
+        self._unit = unit
 
     async def _execute(self, statement: Executable) -> CursorResult[Any]:
-        return await self._connection.execute(statement)
+        return await self._unit.execute(statement)
 
 
 class SqlUserRepository(_SqlRepository, UserRepository):
@@ -325,27 +327,18 @@ class SqlSessionRepository(_SqlRepository, SessionRepository):
 
 
 class SqlUnitOfWork(UnitOfWork):
-    """One connection from the engine's pool and one transaction, for the span of a `with`."""
-
-    users: SqlUserRepository
-    sessions: SqlSessionRepository
+    """One connection from the engine's pool, for the span of a `with`."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
+        self._in_transaction = False
+        self.users = SqlUserRepository(self)
+        self.sessions = SqlSessionRepository(self)
 
     async def __aenter__(self) -> Self:
         with storage_errors():
-            connection = await self._engine.connect()
-        try:
-            with storage_errors():
-                await connection.begin()
-        except BaseException:
-            await connection.close()
-            raise
-        self._connection = connection
-        self.users = SqlUserRepository(connection)
-        self.sessions = SqlSessionRepository(connection)
+            self._connection = await self._engine.connect()
         return self
 
     async def __aexit__(
@@ -359,11 +352,39 @@ class SqlUnitOfWork(UnitOfWork):
             with storage_errors():
                 await connection.close()
 
-    async def commit(self) -> None:
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        connection = self._current_connection()
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            with storage_errors():
+                await connection.rollback()
+            raise
+        else:
+            with storage_errors():
+                await connection.commit()
+        finally:
+            self._in_transaction = False
+
+    async def execute(self, statement: Executable) -> CursorResult[Any]:
+        """Runs a statement, committing it at once if it writes outside `transaction()`."""
+        connection = self._current_connection()
+        if self._in_transaction or not isinstance(statement, UpdateBase):
+            return await connection.execute(statement)
+        try:
+            result = await connection.execute(statement)
+        except BaseException:
+            await connection.rollback()
+            raise
+        await connection.commit()
+        return result
+
+    def _current_connection(self) -> AsyncConnection:
         if self._connection is None:
-            raise RuntimeError("commit() outside `async with`")
-        with storage_errors():
-            await self._connection.commit()
+            raise RuntimeError("the unit of work is used outside `async with`")
+        return self._connection
 
 
 class SqlDatabase:
