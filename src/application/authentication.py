@@ -159,8 +159,11 @@ class RefreshTokens:
         claims = self._issuer.read_refresh_token(command.refresh_token)
         now = self._clock.now()
         async with self._uow() as uow:
-            session = await uow.sessions.get(claims.session_id)
-            if session is None or session.user_id != claims.user_id or not session.is_active(now):
+            found = await uow.sessions.get_with_user(claims.session_id)
+            if found is None:
+                raise NotAuthenticated("Session has ended")
+            session, user = found
+            if session.user_id != claims.user_id or not session.is_active(now):
                 raise NotAuthenticated("Session has ended")
             verdict = session.judge_refresh(command.refresh_token, now, self._policy.reuse_grace)
             if verdict is RefreshVerdict.RECENTLY_ROTATED:
@@ -176,9 +179,6 @@ class RefreshTokens:
                     )
                 )
                 raise NotAuthenticated("Refresh token already used; session revoked")
-            user = await uow.users.get(session.user_id)
-            if user is None:
-                raise NotAuthenticated("Session has ended")
             tokens = await rotate_session(uow, self._issuer, user, session, now)
             if tokens is None:
                 raise NotAuthenticated("Refresh token already used")

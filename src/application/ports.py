@@ -105,6 +105,10 @@ class SessionRepository(Protocol):
 
     async def get(self, session_id: str) -> Session | None: ...
 
+    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
+        """The session and its user, in one query."""
+        ...
+
     async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
         """The session's user if the session is the user's and still active, in one query."""
         ...

@@ -106,6 +106,21 @@ async def test_an_unknown_session_is_none(uow_factory: UnitOfWorkFactory) -> Non
     assert await stored_session(uow_factory, new_session_id()) is None
 
 
+async def test_a_session_reads_back_with_its_user(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    await add_user(email="grace@example.com")
+    ada = await add_user(email="ada@example.com", name="Ada Lovelace")
+    session = await add_session(uow_factory, start_session(ada.id))
+
+    async with uow_factory() as uow:
+        found = await uow.sessions.get_with_user(session.id)
+        unknown = await uow.sessions.get_with_user(new_session_id())
+
+    assert found == (session, ada)
+    assert unknown is None
+
+
 async def test_a_session_added_in_an_abandoned_transaction_is_undone(
     uow_factory: UnitOfWorkFactory, add_user: AddUser
 ) -> None:

@@ -132,6 +132,11 @@ class InMemorySessionRepository(SessionRepository):
         session = self._store.sessions.get(session_id)
         return replace(session) if session else None
 
+    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
+        session = self._store.sessions.get(session_id)
+        user = self._store.users.get(session.user_id) if session else None
+        return (replace(session), replace(user)) if session and user else None
+
     async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
         session = self._store.sessions.get(session_id)
         if session is None or session.user_id != user_id or not session.is_active(now):

@@ -99,6 +99,10 @@ INSERT_SESSION: Final = (
     f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({', '.join(['%s'] * len(sessions.c))})"
 )
 SELECT_SESSION: Final = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s"
+SELECT_SESSION_WITH_USER: Final = (
+    f"SELECT {_columns(sessions, qualified=True)}, {_columns(users, qualified=True)}"
+    " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = %s"
+)
 FIND_ACTIVE_USER: Final = (
     f"SELECT {_columns(users, qualified=True)} FROM sessions"
     " JOIN users ON users.id = sessions.user_id"
@@ -448,6 +452,13 @@ class MySqlSessionRepository(_MySqlRepository, SessionRepository):
     async def get(self, session_id: str) -> Session | None:
         row = await self._unit.fetch_one(SELECT_SESSION, (session_id,))
         return session_from_row(row) if row else None
+
+    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
+        row = await self._unit.fetch_one(SELECT_SESSION_WITH_USER, (session_id,))
+        if row is None:
+            return None
+        session_columns = len(sessions.c)
+        return session_from_row(row[:session_columns]), user_from_row(row[session_columns:])
 
     async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
         row = await self._unit.fetch_one(FIND_ACTIVE_USER, (session_id, user_id, now))

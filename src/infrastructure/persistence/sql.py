@@ -255,6 +255,19 @@ class SqlSessionRepository(_SqlRepository, SessionRepository):
         return session_from_row(row) if row else None
 
     @_translating_errors
+    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
+        statement = (
+            select(sessions, users)
+            .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
+            .where(sessions.c.id == session_id)
+        )
+        row = (await self._execute(statement)).first()
+        if row is None:
+            return None
+        session_columns = len(sessions.c)
+        return session_from_row(row[:session_columns]), user_from_row(row[session_columns:])
+
+    @_translating_errors
     async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
         statement = (
             select(users)
