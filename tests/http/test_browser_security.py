@@ -67,6 +67,33 @@ async def test_a_cookie_authenticated_change_from_a_foreign_origin_is_403(
     await assert_unchanged(client)
 
 
+async def test_a_cross_site_change_is_refused_before_its_body_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    await signed_in(client)
+
+    response = await client.patch(
+        "/users/update-profile", json={"isAdmin": True}, headers={"Origin": FOREIGN}
+    )
+
+    assert response.status_code == 403
+
+
+async def test_a_cross_site_request_does_not_count_against_the_client_limit(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute")
+    await signed_in(client)
+    credentials = {"email": "ada@example.com", "password": PASSWORD}
+    for _ in range(5):
+        cross_site = await send(client, "POST", "/users/login", credentials, {"Origin": FOREIGN})
+        assert cross_site.status_code == 403
+
+    response = await login(client)
+
+    assert response.status_code == 200
+
+
 @pytest.mark.parametrize(
     "origin",
     [

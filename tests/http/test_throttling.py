@@ -257,6 +257,18 @@ async def test_the_request_over_the_ip_limit_is_429(
     assert_throttled(response, at_most=60)
 
 
+async def test_malformed_requests_count_and_are_throttled_like_any_other(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute")
+    for _ in range(5):
+        assert (await client.post("/users/login", json={"email": "a@b.co"})).status_code == 400
+
+    response = await client.post("/users/login", json={"email": "a@b.co"})
+
+    assert_throttled(response, at_most=60)
+
+
 @pytest.mark.parametrize(
     "request_body",
     [

@@ -16,10 +16,9 @@ from interfaces.http.access_log import access_log_middleware
 from interfaces.http.auth import TokenCookies, provide_principal
 from interfaces.http.controllers import UserController
 from interfaces.http.errors import EXCEPTION_HANDLERS
-from interfaces.http.guards import TrustedProxies
+from interfaces.http.guards import TrustedProxies, check_request
 from interfaces.http.health import HealthController
 from interfaces.http.openapi import SECURITY_SCHEMES, ClosedStructSchemaPlugin
-from interfaces.http.schemas import check_request_body
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -74,7 +73,7 @@ def create_app(container: Container) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
-        before_request=check_request_body,
+        before_request=check_request,
         cors_config=cors,
         state=State(
             {

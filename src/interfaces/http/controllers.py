@@ -31,7 +31,7 @@ from application.sessions import ListSessions, RevokeSession, RevokeSessionComma
 from domain.errors import NotAuthenticated
 from domain.users import UNSET, Unset
 from interfaces.http.auth import TokenCookies, access_token_of, refresh_token_of, user_agent
-from interfaces.http.guards import client_ip, refuse_cross_site, throttle_client
+from interfaces.http.guards import THROTTLED, client_ip
 from interfaces.http.openapi import (
     ACCESS_OR_REFRESH_TOKEN,
     ACCESS_TOKEN,
@@ -93,13 +93,12 @@ T = TypeVar("T")
 
 class UserController(Controller):
     path = "/users"
-    guards = (refuse_cross_site,)
     tags = ("users",)
 
     @post(
         "/register",
         status_code=201,
-        guards=[throttle_client],
+        opt=THROTTLED,
         response_description="User registered",
         responses=error_responses(400, 403, 409, 413, 429, 503),
         operation_class=DocumentedOperation,
@@ -115,7 +114,7 @@ class UserController(Controller):
     @post(
         "/login",
         status_code=200,
-        guards=[throttle_client],
+        opt=THROTTLED,
         responses=error_responses(400, 401, 403, 413, 429, 503),
         operation_class=DocumentedOperation,
     )
@@ -148,7 +147,7 @@ class UserController(Controller):
     @post(
         "/refresh-token",
         status_code=200,
-        guards=[throttle_client],
+        opt=THROTTLED,
         security=REFRESH_TOKEN,
         responses=error_responses(400, 401, 403, 413, 429, 503),
         operation_class=DocumentedOperation,
@@ -216,7 +215,7 @@ class UserController(Controller):
 
     @patch(
         "/change-password",
-        guards=[throttle_client],
+        opt=THROTTLED,
         security=ACCESS_TOKEN,
         responses=error_responses(400, 401, 403, 404, 413, 429, 503),
         operation_class=DocumentedOperation,

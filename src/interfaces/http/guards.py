@@ -1,17 +1,21 @@
-"""Checks that run before a handler: who the client is, whether it is sending too much, and
-whether a browser request comes from a site allowed to make it."""
+"""Checks that run before a handler: who the client is, whether a browser request comes from a
+site allowed to make it, whether the client is sending too much, and whether the body fits."""
 
+from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import Any
+from typing import Any, Final
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
-from litestar.handlers import BaseRouteHandler
 
 from interfaces.http.auth import ACCESS_COOKIE, REFRESH_COOKIE
+from interfaces.http.schemas import check_request_body
 
 Connection = ASGIConnection[Any, Any, Any, Any]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+THROTTLED: Final[Mapping[str, bool]] = {"throttled": True}
+"""The `opt` of a handler whose requests count against their client's allowance."""
 
 
 class TrustedProxies:
@@ -68,22 +72,26 @@ def client_ip(connection: Connection) -> str | None:
     return proxies.client_ip(connection)
 
 
-async def throttle_client(connection: Connection, _: BaseRouteHandler) -> None:
-    """Counts the request against its client's allowance for the authentication endpoints."""
-    ip = client_ip(connection)
-    if ip is not None:
-        await connection.app.state.container.throttle_client()(ip)
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """The application's one `before_request` hook (one on a lower layer would replace it, not
+    run with it). Cross-site refusal, then the client's allowance, then the body: a cross-site
+    or throttled request is refused as such whatever its body, and a throttled handler counts
+    every request, malformed ones included."""
+    _refuse_cross_site(request)
+    if request.route_handler.opt.get("throttled"):
+        await _throttle_client(request)
+    await check_request_body(request)
 
 
-async def refuse_cross_site(connection: Connection, _: BaseRouteHandler) -> None:
+def _refuse_cross_site(connection: Connection) -> None:
     """CSRF defence for cookie-authenticated changes: an `Origin` that is neither this
     service's own nor one of CORS_ORIGINS is refused. Requests without cookies (API clients
     with a bearer token) and without `Origin` (non-browser clients) pass."""
+    if connection.scope.get("method") not in UNSAFE_METHODS:
+        return
     origin = connection.headers.get("origin")
-    if (
-        origin is None
-        or connection.scope.get("method") not in UNSAFE_METHODS
-        or not (ACCESS_COOKIE in connection.cookies or REFRESH_COOKIE in connection.cookies)
+    if origin is None or not (
+        ACCESS_COOKIE in connection.cookies or REFRESH_COOKIE in connection.cookies
     ):
         return
     proxies: TrustedProxies = connection.app.state.trusted_proxies
@@ -92,3 +100,10 @@ async def refuse_cross_site(connection: Connection, _: BaseRouteHandler) -> None
     if origin == own_origin or origin in allowed_origins:
         return
     raise PermissionDeniedException("Cross-site request refused")
+
+
+async def _throttle_client(connection: Connection) -> None:
+    """Counts the request against its client's allowance for the authentication endpoints."""
+    ip = client_ip(connection)
+    if ip is not None:
+        await connection.app.state.container.throttle_client()(ip)

@@ -41,8 +41,8 @@ class RequestBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", fr
 
 
 async def check_request_body(request: Request[Any, Any, Any]) -> None:
-    """A `before_request` hook: a JSON body that does not fit the handler's `RequestBody` fails
-    with every invalid field named, not just the first one msgspec meets.
+    """Run by the `before_request` hook: a JSON body that does not fit the handler's
+    `RequestBody` fails with every invalid field named, not just the first one msgspec meets.
 
     It runs before the handler's dependencies, so a body is checked before the caller is
     authenticated, as its JSON syntax and size already are (nothing is revealed that the
