@@ -1,6 +1,4 @@
-"""The Litestar application: routes, dependencies from the container, error mapping."""
-
-from typing import Any
+"""The Litestar application: routes, what handlers reach (wiring.py), error mapping."""
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -19,36 +17,13 @@ from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.guards import TrustedProxies, check_request
 from interfaces.http.health import HealthController
 from interfaces.http.openapi import SECURITY_SCHEMES, ClosedStructSchemaPlugin
+from interfaces.http.wiring import Wiring
 
 MAX_BODY_BYTES = 16 * 1024
-
-USE_CASES = (
-    "register_user",
-    "login",
-    "refresh_tokens",
-    "authenticate",
-    "logout",
-    "update_profile",
-    "delete_account",
-    "change_password",
-    "list_sessions",
-    "revoke_session",
-    "database_probe",
-)
-
-
-def _from_container(container: Container, name: str) -> Provide:
-    provider = getattr(container, name)
-
-    def dependency() -> Any:
-        return provider()
-
-    return Provide(dependency, sync_to_thread=False)
 
 
 def create_app(container: Container) -> Litestar:
     settings: Settings = container.settings()
-    cookies = TokenCookies(secure=settings.cookie_secure)
     cors = (
         CORSConfig(
             allow_origins=list(settings.cors_origins),
@@ -65,19 +40,18 @@ def create_app(container: Container) -> Litestar:
 
     return Litestar(
         route_handlers=[UserController, HealthController],
-        dependencies={
-            **{name: _from_container(container, name) for name in USE_CASES},
-            "principal": Provide(provide_principal),
-            "token_cookies": Provide(lambda: cookies, sync_to_thread=False),
-            "tokens_in_body": Provide(lambda: settings.tokens_in_body, sync_to_thread=False),
-        },
+        dependencies={"principal": Provide(provide_principal)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
         before_request=check_request,
         cors_config=cors,
         state=State(
             {
-                "container": container,
+                "wiring": Wiring(
+                    container=container,
+                    token_cookies=TokenCookies(secure=settings.cookie_secure),
+                    tokens_in_body=settings.tokens_in_body,
+                ),
                 "trusted_proxies": TrustedProxies(settings.trusted_proxies),
                 "allowed_origins": frozenset(settings.cors_origins),
             }

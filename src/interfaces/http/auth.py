@@ -4,11 +4,11 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import Cookie
-from litestar.di import NamedDependency
 
-from application.authentication import Authenticate, Principal
+from application.authentication import Principal
 from application.ports import TokenPair
 from domain.errors import NotAuthenticated
+from interfaces.http.wiring import wiring
 
 ACCESS_COOKIE = "accessToken"
 REFRESH_COOKIE = "refreshToken"
@@ -31,13 +31,11 @@ def refresh_token_of(request: Request[Any, Any, Any], from_body: str | None) -> 
     return request.cookies.get(REFRESH_COOKIE) or from_body or None
 
 
-async def provide_principal(
-    request: Request[Any, Any, Any], authenticate: NamedDependency[Authenticate]
-) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     token = access_token_of(request)
     if token is None:
         raise NotAuthenticated
-    return await authenticate(token)
+    return await wiring(request).container.authenticate()(token)
 
 
 def user_agent(request: Request[Any, Any, Any]) -> str | None:

@@ -8,29 +8,22 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from application.accounts import (
-    ChangePassword,
     ChangePasswordCommand,
-    DeleteAccount,
     DeleteAccountCommand,
     RegisterCommand,
-    RegisterUser,
-    UpdateProfile,
     UpdateProfileCommand,
 )
 from application.authentication import (
-    Login,
     LoginCommand,
-    Logout,
     LogoutCommand,
     Principal,
     RefreshCommand,
-    RefreshTokens,
 )
 from application.ports import TokenPair
-from application.sessions import ListSessions, RevokeSession, RevokeSessionCommand
+from application.sessions import RevokeSessionCommand
 from domain.errors import NotAuthenticated
 from domain.users import UNSET, Unset
-from interfaces.http.auth import TokenCookies, access_token_of, refresh_token_of, user_agent
+from interfaces.http.auth import access_token_of, refresh_token_of, user_agent
 from interfaces.http.guards import THROTTLED, client_ip
 from interfaces.http.openapi import (
     ACCESS_OR_REFRESH_TOKEN,
@@ -52,6 +45,7 @@ from interfaces.http.schemas import (
     UpdateProfileRequest,
     UserView,
 )
+from interfaces.http.wiring import Wiring, wiring
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -104,9 +98,9 @@ class UserController(Controller):
         operation_class=DocumentedOperation,
     )
     async def register(
-        self, data: RegisterBody, register_user: NamedDependency[RegisterUser]
+        self, request: Request[Any, Any, Any], data: RegisterBody
     ) -> Envelope[UserView]:
-        user = await register_user(
+        user = await wiring(request).container.register_user()(
             RegisterCommand(name=data.name, email=data.email, password=data.password)
         )
         return Envelope(201, UserView.of(user), "User registered successfully")
@@ -122,11 +116,9 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: LoginBody,
-        login: NamedDependency[Login],
-        token_cookies: NamedDependency[TokenCookies],
-        tokens_in_body: NamedDependency[bool],
     ) -> Response[Envelope[LoginView]]:
-        result = await login(
+        wired = wiring(request)
+        result = await wired.container.login()(
             LoginCommand(
                 email=data.email,
                 password=data.password,
@@ -135,12 +127,12 @@ class UserController(Controller):
             )
         )
         view = LoginView(user=UserView.of(result.user))
-        if tokens_in_body:
+        if wired.tokens_in_body:
             view.access_token = result.tokens.access_token
             view.refresh_token = result.tokens.refresh_token
         return Response(
             Envelope(200, view, "User logged in successfully"),
-            cookies=token_cookies.set(result.tokens),
+            cookies=wired.token_cookies.set(result.tokens),
             headers=NO_STORE,
         )
 
@@ -155,16 +147,16 @@ class UserController(Controller):
     async def refresh_token(
         self,
         request: Request[Any, Any, Any],
-        refresh_tokens: NamedDependency[RefreshTokens],
-        token_cookies: NamedDependency[TokenCookies],
-        tokens_in_body: NamedDependency[bool],
         data: RefreshBody = None,
     ) -> Response[Envelope[TokensView]]:
         token = refresh_token_of(request, data.refresh_token if data else None)
         if token is None:
             raise NotAuthenticated("Refresh token required")
-        tokens = await refresh_tokens(RefreshCommand(refresh_token=token, ip=client_ip(request)))
-        return _tokens_response(tokens, "Access token refreshed", token_cookies, tokens_in_body)
+        wired = wiring(request)
+        tokens = await wired.container.refresh_tokens()(
+            RefreshCommand(refresh_token=token, ip=client_ip(request))
+        )
+        return _tokens_response(tokens, "Access token refreshed", wired)
 
     @get("/profile", security=ACCESS_TOKEN, responses=error_responses(401, 503))
     async def profile(self, principal: NamedDependency[Principal]) -> Envelope[UserView]:
@@ -177,11 +169,11 @@ class UserController(Controller):
     )
     async def update_profile(
         self,
+        request: Request[Any, Any, Any],
         data: UpdateProfileBody,
         principal: NamedDependency[Principal],
-        update_profile: NamedDependency[UpdateProfile],
     ) -> Envelope[UserView]:
-        user = await update_profile(
+        user = await wiring(request).container.update_profile()(
             UpdateProfileCommand(
                 user_id=principal.user.id,
                 name=_given(data.name),
@@ -201,16 +193,15 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
-        delete_account: NamedDependency[DeleteAccount],
-        token_cookies: NamedDependency[TokenCookies],
     ) -> Response[Envelope[None]]:
-        await delete_account(
+        wired = wiring(request)
+        await wired.container.delete_account()(
             DeleteAccountCommand(
                 user_id=principal.user.id, session_id=principal.session_id, ip=client_ip(request)
             )
         )
         return Response(
-            Envelope(200, None, "User deleted successfully"), cookies=token_cookies.clear()
+            Envelope(200, None, "User deleted successfully"), cookies=wired.token_cookies.clear()
         )
 
     @patch(
@@ -225,11 +216,9 @@ class UserController(Controller):
         request: Request[Any, Any, Any],
         data: ChangePasswordBody,
         principal: NamedDependency[Principal],
-        change_password: NamedDependency[ChangePassword],
-        token_cookies: NamedDependency[TokenCookies],
-        tokens_in_body: NamedDependency[bool],
     ) -> Response[Envelope[TokensView]]:
-        tokens = await change_password(
+        wired = wiring(request)
+        tokens = await wired.container.change_password()(
             ChangePasswordCommand(
                 user_id=principal.user.id,
                 session_id=principal.session_id,
@@ -238,13 +227,13 @@ class UserController(Controller):
                 ip=client_ip(request),
             )
         )
-        return _tokens_response(tokens, "Password changed", token_cookies, tokens_in_body)
+        return _tokens_response(tokens, "Password changed", wired)
 
     @get("/sessions", security=ACCESS_TOKEN, responses=error_responses(401, 503))
     async def sessions(
-        self, principal: NamedDependency[Principal], list_sessions: NamedDependency[ListSessions]
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
     ) -> Envelope[list[SessionView]]:
-        sessions = await list_sessions(principal.user.id)
+        sessions = await wiring(request).container.list_sessions()(principal.user.id)
         views = [SessionView.of(session, principal.session_id) for session in sessions]
         return Envelope(200, views, "Sessions fetched successfully")
 
@@ -259,16 +248,15 @@ class UserController(Controller):
         request: Request[Any, Any, Any],
         session_id: FromPath[str],
         principal: NamedDependency[Principal],
-        revoke_session: NamedDependency[RevokeSession],
-        token_cookies: NamedDependency[TokenCookies],
     ) -> Response[Envelope[None]]:
-        await revoke_session(
+        wired = wiring(request)
+        await wired.container.revoke_session()(
             RevokeSessionCommand(
                 user_id=principal.user.id, session_id=session_id, ip=client_ip(request)
             )
         )
         # Ending the current session is a logout: its cookies go too.
-        cookies = token_cookies.clear() if session_id == principal.session_id else []
+        cookies = wired.token_cookies.clear() if session_id == principal.session_id else []
         return Response(Envelope(200, None, "Session revoked"), cookies=cookies)
 
     @post(
@@ -281,26 +269,28 @@ class UserController(Controller):
     async def logout(
         self,
         request: Request[Any, Any, Any],
-        logout: NamedDependency[Logout],
-        token_cookies: NamedDependency[TokenCookies],
         data: RefreshBody = None,
     ) -> Response[Envelope[None]]:
-        await logout(
+        wired = wiring(request)
+        await wired.container.logout()(
             LogoutCommand(
                 access_token=access_token_of(request),
                 refresh_token=refresh_token_of(request, data.refresh_token if data else None),
             )
         )
         return Response(
-            Envelope(200, None, "User logged out successfully"), cookies=token_cookies.clear()
+            Envelope(200, None, "User logged out successfully"),
+            cookies=wired.token_cookies.clear(),
         )
 
 
 def _tokens_response(
-    tokens: TokenPair, message: str, cookies: TokenCookies, tokens_in_body: bool
+    tokens: TokenPair, message: str, wired: Wiring
 ) -> Response[Envelope[TokensView]]:
-    view = TokensView.of(tokens) if tokens_in_body else TokensView()
-    return Response(Envelope(200, view, message), cookies=cookies.set(tokens), headers=NO_STORE)
+    view = TokensView.of(tokens) if wired.tokens_in_body else TokensView()
+    return Response(
+        Envelope(200, view, message), cookies=wired.token_cookies.set(tokens), headers=NO_STORE
+    )
 
 
 def _given(value: T | msgspec.UnsetType) -> T | Unset:

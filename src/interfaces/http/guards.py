@@ -11,6 +11,7 @@ from litestar.exceptions import PermissionDeniedException
 
 from interfaces.http.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from interfaces.http.schemas import check_request_body
+from interfaces.http.wiring import wiring
 
 Connection = ASGIConnection[Any, Any, Any, Any]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -106,4 +107,4 @@ async def _throttle_client(connection: Connection) -> None:
     """Counts the request against its client's allowance for the authentication endpoints."""
     ip = client_ip(connection)
     if ip is not None:
-        await connection.app.state.container.throttle_client()(ip)
+        await wiring(connection).container.throttle_client()(ip)

@@ -1,12 +1,13 @@
 """Liveness and readiness probes, in the same envelope as the rest of the API."""
 
-from litestar import Controller, get
-from litestar.di import NamedDependency
+from typing import Any
+
+from litestar import Controller, Request, get
 
 from domain.errors import StorageUnavailable
-from infrastructure.persistence.health import DatabaseProbe
 from interfaces.http.openapi import error_responses
 from interfaces.http.schemas import Envelope
+from interfaces.http.wiring import wiring
 
 
 class HealthController(Controller):
@@ -18,7 +19,7 @@ class HealthController(Controller):
         return Envelope(200, None, "Alive")
 
     @get("/ready", responses=error_responses(503))
-    async def ready(self, database_probe: NamedDependency[DatabaseProbe]) -> Envelope[None]:
-        if not await database_probe():
+    async def ready(self, request: Request[Any, Any, Any]) -> Envelope[None]:
+        if not await wiring(request).container.database_probe()():
             raise StorageUnavailable("Database unreachable")
         return Envelope(200, None, "Ready")
