@@ -1,5 +1,7 @@
 """The Litestar application: routes, what handlers reach (wiring.py), error mapping."""
 
+import gc
+
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -20,6 +22,13 @@ from interfaces.http.openapi import SECURITY_SCHEMES, ClosedStructSchemaPlugin
 from interfaces.http.wiring import Wiring
 
 MAX_BODY_BYTES = 16 * 1024
+
+
+def _freeze_startup_objects() -> None:
+    """What start-up made (modules, the app, the container) lives as long as the process. Out
+    of the garbage collector's sight, a full collection no longer walks its ~90,000 objects,
+    a 20-35 ms pause that every request in flight waited for."""
+    gc.freeze()
 
 
 def create_app(container: Container) -> Litestar:
@@ -56,6 +65,7 @@ def create_app(container: Container) -> Litestar:
                 "allowed_origins": frozenset(settings.cors_origins),
             }
         ),
+        on_startup=[_freeze_startup_objects],
         on_shutdown=[close],
         openapi_config=OpenAPIConfig(
             title="authsvc",
