@@ -50,7 +50,11 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    database = providers.Singleton(open_database, settings.provided.database_url)
+    database = providers.Singleton(
+        open_database,
+        settings.provided.database_url,
+        timeout_seconds=settings.provided.database_timeout_seconds,
+    )
     uow = database.provided.unit_of_work
     database_probe = providers.Singleton(DatabaseProbe, database)
     rate_limiter = providers.Singleton(rate_limiter, settings)

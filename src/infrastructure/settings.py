@@ -121,6 +121,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
     database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    database_timeout: timedelta | None = None
+    """The longest wait on the database: on MySQL for each reply and each connection (1 s
+    when unset), on SQLite for the write lock (5 s)."""
     access_token_secret: str = field(repr=False)
     refresh_token_secret: str = field(repr=False)
     access_token_expiry: timedelta = timedelta(minutes=15)
@@ -150,6 +153,12 @@ class Settings:
             self.database_url.startswith(tuple(f"{driver}://" for driver in _ASYNC_DRIVERS)),
             "DATABASE_URL",
             "needs an async driver: mysql+asyncmy://... or sqlite+aiosqlite:///...",
+        )
+        _require(
+            self.database_timeout is None
+            or timedelta(milliseconds=100) <= self.database_timeout <= timedelta(minutes=10),
+            "DATABASE_TIMEOUT",
+            "must be between 100ms and 10m",
         )
         for variable, secret in (
             ("ACCESS_TOKEN_SECRET", self.access_token_secret),
@@ -201,6 +210,10 @@ class Settings:
             self.log_level in _LOG_LEVELS, "LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}"
         )
         _require(self.log_format in ("json", "console"), "LOG_FORMAT", "must be json or console")
+
+    @property
+    def database_timeout_seconds(self) -> float | None:
+        return None if self.database_timeout is None else self.database_timeout.total_seconds()
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -315,6 +328,7 @@ def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
 _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "HOST": ("host", str),
     "PORT": ("port", _integer),
+    "DATABASE_TIMEOUT": ("database_timeout", parse_duration),
     "ACCESS_TOKEN_EXPIRY": ("access_token_expiry", parse_duration),
     "REFRESH_TOKEN_EXPIRY": ("refresh_token_expiry", parse_duration),
     "PASSWORD_HASHER": ("password_hasher", str.lower),

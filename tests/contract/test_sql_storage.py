@@ -7,7 +7,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,13 @@ from application.ports import UnitOfWorkFactory
 from domain.errors import StorageUnavailable
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
+from infrastructure.container import Container, close_resources
 from infrastructure.persistence import mysql
+from infrastructure.persistence.database import Database
 from infrastructure.persistence.migrate import upgrade_database
 from infrastructure.persistence.mysql import MySqlDatabase
 from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
+from infrastructure.settings import Settings
 from tests.contract.conftest import Abandoned
 from tests.databases import fresh_mysql_database, sqlite_url
 from tests.system.tcp_proxy import Mode, TcpProxy
@@ -51,7 +54,7 @@ async def expect_storage_unavailable(unit_of_work: UnitOfWorkFactory) -> None:
                 await uow.users.get(1)
 
 
-async def read_a_user(database: MySqlDatabase) -> None:
+async def read_a_user(database: Database) -> None:
     async with database.unit_of_work() as uow:
         await uow.users.get(1)
 
@@ -306,6 +309,33 @@ async def test_a_silent_pooled_connection_fails_one_unit_of_work_and_condemns_th
 
     assert SHORT_TIMEOUT_SECONDS <= failed_after < 2 * SHORT_TIMEOUT_SECONDS
     assert recovered_after < SHORT_TIMEOUT_SECONDS, "a silent pooled connection was tried"
+
+
+@pytest.mark.mysql
+async def test_database_timeout_sets_how_long_the_service_waits_on_mysql(mysql_url: str) -> None:
+    direct = make_url(mysql_url)
+    async with TcpProxy(direct.host or "127.0.0.1", direct.port or 3306) as proxy:
+        settings = Settings(
+            database_url=direct.set(host="127.0.0.1", port=proxy.port).render_as_string(
+                hide_password=False
+            ),
+            database_timeout=timedelta(seconds=SHORT_TIMEOUT_SECONDS),
+            access_token_secret="a" * 32,
+            refresh_token_secret="b" * 32,
+        )
+        container = Container(settings=settings)
+        database = container.database()
+        try:
+            await read_a_user(database)
+            await silence_pooled_connections(proxy)
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable):
+                await read_a_user(database)
+            failed_after = time.monotonic() - started
+        finally:
+            await close_resources(container)
+
+    assert SHORT_TIMEOUT_SECONDS <= failed_after < 2 * SHORT_TIMEOUT_SECONDS
 
 
 @pytest.mark.mysql

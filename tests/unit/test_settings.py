@@ -37,6 +37,7 @@ OTHER_VARIABLES = [
     "HOST",
     "DB_PORT",
     "DATABASE_URL",
+    "DATABASE_TIMEOUT",
     "PASSWORD_HASHER",
     "BCRYPT_ROUNDS",
     "PASSWORD_MIN_LENGTH",
@@ -80,6 +81,7 @@ def test_defaults() -> None:
     assert settings.port == 5000
     assert settings.database_url == "sqlite+aiosqlite:///./data/authsvc.db"
     assert settings.uses_embedded_database
+    assert settings.database_timeout is None
     assert settings.access_token_expiry == timedelta(minutes=15)
     assert settings.refresh_token_expiry == timedelta(days=7)
     assert settings.password_hasher == "bcrypt"
@@ -106,6 +108,7 @@ def test_every_variable_is_parsed() -> None:
         HOST="192.0.2.10",
         PORT="8080",
         DATABASE_URL="mysql+asyncmy://svc:pw@db:3306/auth",
+        DATABASE_TIMEOUT="2500ms",
         ACCESS_TOKEN_EXPIRY="5m",
         REFRESH_TOKEN_EXPIRY="14d",
         PASSWORD_HASHER="Argon2id",
@@ -131,6 +134,7 @@ def test_every_variable_is_parsed() -> None:
         host="192.0.2.10",
         port=8080,
         database_url="mysql+asyncmy://svc:pw@db:3306/auth",
+        database_timeout=timedelta(milliseconds=2500),
         access_token_secret=ACCESS_SECRET,
         refresh_token_secret=REFRESH_SECRET,
         access_token_expiry=timedelta(minutes=5),
@@ -154,6 +158,7 @@ def test_every_variable_is_parsed() -> None:
         log_format="console",
     )
     assert not settings.uses_embedded_database
+    assert settings.database_timeout_seconds == 2.5
 
 
 def test_log_format_defaults_to_json_on_mysql() -> None:
@@ -335,6 +340,9 @@ class TestErrorsNameTheVariable:
             ("REDIS_URL", "localhost:6379"),
             ("LOG_LEVEL", "verbose"),
             ("LOG_FORMAT", "xml"),
+            ("DATABASE_TIMEOUT", "0"),
+            ("DATABASE_TIMEOUT", "50ms"),
+            ("DATABASE_TIMEOUT", "1h"),
         ],
     )
     def test_bad_value(self, variable: str, value: str) -> None:
