@@ -18,7 +18,11 @@ SRC=${PEERS:-/work/shared/peers}
 # asked. An existing copy is kept (its node_modules and venv took minutes to install); only
 # the harness's own files are refreshed when they differ from PEERS.
 dir() {
-  local dest
+  local dest tool
+  # The harness and the scripts around it fail late and quietly without these: say so first.
+  for tool in wrk jq curl ss node mariadb; do
+    command -v "$tool" > /dev/null || { echo "peers.sh: $tool is needed (see bench/README.md)" >&2; exit 2; }
+  done
   dest=$(realpath -m "${PEERS_COPY:-/tmp/peers}")
   if [[ $dest != "$(realpath "$SRC")" ]] && ! diff -rq -x node_modules -x .venv -x .run -x results -x .env \
       -x __pycache__ "$SRC" "$dest" > /dev/null 2>&1; then
