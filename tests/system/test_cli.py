@@ -1,5 +1,6 @@
 """`authsvc db upgrade` and `authsvc serve` as an operator runs them on the embedded default."""
 
+import sys
 from pathlib import Path
 
 from tests.system.processes import (
@@ -52,3 +53,18 @@ async def test_serve_answers_the_api_on_the_embedded_database(tmp_path: Path) ->
             "message": "Ready",
             "success": True,
         }
+
+
+async def test_a_server_worker_keeps_start_up_objects_out_of_garbage_collection(
+    tmp_path: Path,
+) -> None:
+    """`build_app` is what each worker of `authsvc serve` calls; the garbage collector then
+    never walks the modules, the app and the container again."""
+    script = (
+        "import gc; from interfaces.http.app import build_app; "
+        "build_app(); print(gc.get_freeze_count())"
+    )
+    result = await run_command(sys.executable, "-c", script, env=environment(), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 10_000
