@@ -13,6 +13,7 @@ read-only units of work never wait for writers; writers queue behind each other 
 busy timeout. The compare-and-swap of `rotate` needs nothing more.
 """
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -372,8 +373,7 @@ class SqlUnitOfWork(UnitOfWork):
         try:
             yield
         except BaseException:
-            with storage_errors():
-                await connection.rollback()
+            await _roll_back(connection)
             raise
         else:
             with storage_errors():
@@ -389,7 +389,7 @@ class SqlUnitOfWork(UnitOfWork):
         try:
             result = await connection.execute(statement)
         except BaseException:
-            await connection.rollback()
+            await _roll_back(connection)
             raise
         await connection.commit()
         return result
@@ -398,6 +398,13 @@ class SqlUnitOfWork(UnitOfWork):
         if self._connection is None:
             raise RuntimeError("the unit of work is used outside `async with`")
         return self._connection
+
+
+async def _roll_back(connection: AsyncConnection) -> None:
+    """Not raised: the error that led here is the one to report, and a connection whose
+    rollback failed rolls back anyway when it is closed, at the latest when the unit ends."""
+    with contextlib.suppress(Exception):
+        await connection.rollback()
 
 
 class SqlDatabase:
