@@ -1,12 +1,14 @@
 """Where the tokens travel: reading them from a request, setting and clearing their cookies."""
 
-from typing import Any
+import re
+from dataclasses import dataclass
+from typing import Any, Final
 
 from litestar import Request
 from litestar.datastructures import Cookie
 
 from application.authentication import Principal
-from application.ports import TokenPair
+from application.ports import AccessClaims, TokenPair
 from domain.errors import NotAuthenticated
 from interfaces.http.wiring import wiring
 
@@ -14,6 +16,8 @@ ACCESS_COOKIE = "accessToken"
 REFRESH_COOKIE = "refreshToken"
 # The refresh token is only ever needed by /users/refresh-token and /users/logout.
 REFRESH_COOKIE_PATH = "/users"
+TOKEN_CHARACTERS: Final = re.compile(r"[A-Za-z0-9_.-]+")
+"""What a JWT is made of (base64url segments and dots): a cookie value that needs no quoting."""
 
 
 def access_token_of(request: Request[Any, Any, Any]) -> str | None:
@@ -32,10 +36,19 @@ def refresh_token_of(request: Request[Any, Any, Any], from_body: str | None) -> 
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    return await wiring(request).container.authenticate()(_required_access_token(request))
+
+
+async def provide_access_claims(request: Request[Any, Any, Any]) -> AccessClaims:
+    """The access token's claims, its session still to be checked by the use case."""
+    return wiring(request).container.authenticate().read_token(_required_access_token(request))
+
+
+def _required_access_token(request: Request[Any, Any, Any]) -> str:
     token = access_token_of(request)
     if token is None:
         raise NotAuthenticated
-    return await wiring(request).container.authenticate()(token)
+    return token
 
 
 def user_agent(request: Request[Any, Any, Any]) -> str | None:
@@ -64,7 +77,8 @@ class TokenCookies:
         ]
 
     def _cookie(self, key: str, value: str, path: str, max_age: int) -> Cookie:
-        return Cookie(
+        cookie_type = TokenCookie if TOKEN_CHARACTERS.fullmatch(value) else Cookie
+        return cookie_type(
             key=key,
             value=value,
             path=path,
@@ -73,3 +87,22 @@ class TokenCookies:
             httponly=True,
             samesite="lax",
         )
+
+
+@dataclass
+class TokenCookie(Cookie):
+    """A cookie whose value is a token, rendered as Litestar renders it but without going
+    through http.cookies, which took ~25 us a cookie: a twentieth of a token refresh."""
+
+    def to_encoded_header(self) -> tuple[bytes, bytes]:
+        if self.domain or self.expires is not None:
+            return super().to_encoded_header()  # attributes TokenCookies never sets
+        attributes = [f"{self.key}={self.value}"]
+        if self.httponly:
+            attributes.append("HttpOnly")
+        if self.max_age is not None:
+            attributes.append(f"Max-Age={self.max_age}")
+        attributes += [f"Path={self.path}", f"SameSite={self.samesite}"]
+        if self.secure:
+            attributes.append("Secure")
+        return b"set-cookie", "; ".join(attributes).encode("latin-1")
