@@ -85,8 +85,13 @@ class UserRepository(Protocol):
 
     async def get_by_email(self, email: Email) -> User | None: ...
 
-    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User | None:
-        """Writes only the changed fields (concurrent edits of other fields survive)."""
+    async def update_profile(
+        self, user_id: int, changes: ProfileChanges, *, session_id: str, now: datetime
+    ) -> User | None:
+        """Writes only the changed fields, at least one (concurrent edits of the others
+        survive), and only while the user's session `session_id` is active at `now`, as checked
+        by the write itself: a session revoked a moment before cannot change anything. The user
+        as stored then, or None if the session was not active (a deleted user has none)."""
         ...
 
     async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None: ...

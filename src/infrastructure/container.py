@@ -99,7 +99,7 @@ class Container(containers.DeclarativeContainer):
     )
     authenticate = providers.Singleton(Authenticate, uow, token_issuer, clock)
     logout = providers.Singleton(Logout, uow, token_issuer, clock, authenticate)
-    update_profile = providers.Singleton(UpdateProfile, uow)
+    update_profile = providers.Singleton(UpdateProfile, uow, clock)
     change_password = providers.Singleton(
         ChangePassword,
         uow,

@@ -1,10 +1,11 @@
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from application.ports import UnitOfWork, UnitOfWorkFactory
+from domain.sessions import Session, new_session_id
 from domain.users import Email, NewUser, PasswordHash, User
 from infrastructure.persistence.database import open_database
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
@@ -15,6 +16,10 @@ from tests.databases import DATABASES, fresh_database
 NewUserFactory = Callable[..., NewUser]
 AddUser = Callable[..., Awaitable[User]]
 
+SIGNED_IN_AT = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC)
+SESSION_LIFETIME = timedelta(days=1)
+DURING_SESSION = SIGNED_IN_AT + timedelta(minutes=1)
+"""A time at which the sessions of `sign_in` are active."""
 BCRYPT_HASH = "$2b$04$abcdefghijklmnopqrstuuJ1dSwjb2z3YkZEv4bL9AtqaK5BB6Uq6"
 
 
@@ -90,3 +95,19 @@ async def abandon_transaction(
         async with uow_factory() as uow, uow.transaction():
             await writes(uow)
             raise Abandoned
+
+
+async def sign_in(uow: UnitOfWork, user_id: int) -> str:
+    """Adds a session of the user, active at DURING_SESSION and for SESSION_LIFETIME from
+    SIGNED_IN_AT, and gives its id."""
+    session = Session.start(
+        session_id=new_session_id(),
+        user_id=user_id,
+        refresh_token="refresh-token",
+        now=SIGNED_IN_AT,
+        max_lifetime=SESSION_LIFETIME,
+        user_agent=None,
+        ip=None,
+    )
+    await uow.sessions.add(session)
+    return session.id

@@ -25,6 +25,7 @@ from infrastructure.persistence.migrate import (
 )
 from infrastructure.persistence.sql import create_engine
 from infrastructure.persistence.tables import metadata
+from tests.contract.conftest import DURING_SESSION, sign_in
 from tests.databases import DATABASES, NODE_USERS_TABLE, fresh_database, fresh_mysql_database
 
 ORIGINAL = "0001_original_users"
@@ -181,7 +182,13 @@ async def test_a_latin1_table_of_the_original_service_is_adopted() -> None:
             async with unit_of_work(engine) as uow:
                 user = await uow.users.get_by_email(Email("dummy@gmail.com"))
                 assert user is not None
-                updated = await uow.users.update_profile(user.id, ProfileChanges(name="Zoë 🚀"))
+                session_id = await sign_in(uow, user.id)
+                updated = await uow.users.update_profile(
+                    user.id,
+                    ProfileChanges(name="Zoë 🚀"),
+                    session_id=session_id,
+                    now=DURING_SESSION,
+                )
             assert updated is not None
             assert updated.name == "Zoë 🚀"
             assert updated.password_hash == PasswordHash(NODE_BCRYPT_HASH)

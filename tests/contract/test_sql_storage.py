@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from application.ports import UnitOfWorkFactory
 from domain.errors import StorageUnavailable
 from domain.sessions import Session
-from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
+from domain.users import Email, NewUser, PasswordHash, User
 from infrastructure.container import Container, close_resources
 from infrastructure.persistence import mysql
 from infrastructure.persistence.database import Database
@@ -257,10 +257,10 @@ async def test_on_mysql_only_a_transaction_sends_transaction_statements(
     before = await transaction_statements()
     async with mysql_database.unit_of_work() as uow:
         user = await uow.users.add(ADA)
-        await uow.users.update_profile(user.id, ProfileChanges(bio="Analyst"))
+        await uow.users.set_password_hash(user.id, ADA.password_hash)
     after_single_writes = await transaction_statements()
     async with mysql_database.unit_of_work() as uow, uow.transaction():
-        await uow.users.update_profile(user.id, ProfileChanges(bio="Mathematician"))
+        await uow.users.set_password_hash(user.id, ADA.password_hash)
     after_a_transaction = await transaction_statements()
 
     assert after_single_writes == before

@@ -8,8 +8,16 @@ import pytest
 
 from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.errors import EmailAlreadyRegistered
+from domain.sessions import new_session_id
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
-from tests.contract.conftest import Abandoned, abandon_transaction
+from tests.contract.conftest import (
+    DURING_SESSION,
+    SESSION_LIFETIME,
+    SIGNED_IN_AT,
+    Abandoned,
+    abandon_transaction,
+    sign_in,
+)
 
 NewUserFactory = Callable[..., NewUser]
 AddUser = Callable[..., Awaitable[User]]
@@ -137,10 +145,14 @@ async def test_a_transaction_left_by_an_exception_undoes_its_writes(
     uow_factory: UnitOfWorkFactory, add_user: AddUser, new_user: NewUserFactory
 ) -> None:
     ada = await add_user(email="ada@example.com", name="Ada")
+    async with uow_factory() as uow:
+        session_id = await sign_in(uow, ada.id)
 
     async def add_grace_and_rename_ada(uow: UnitOfWork) -> None:
         await uow.users.add(new_user(email="grace@example.com"))
-        await uow.users.update_profile(ada.id, ProfileChanges(name="Changed"))
+        await uow.users.update_profile(
+            ada.id, ProfileChanges(name="Changed"), session_id=session_id, now=DURING_SESSION
+        )
 
     await abandon_transaction(uow_factory, add_grace_and_rename_ada)
 
@@ -185,8 +197,16 @@ async def test_update_profile_changes_only_the_given_fields(
 ) -> None:
     user = await add_user(name="Ada")
     async with uow_factory() as uow:
-        await uow.users.update_profile(user.id, ProfileChanges(bio="Analyst", contact="+44 20"))
-        updated = await uow.users.update_profile(user.id, ProfileChanges(name="Ada Lovelace"))
+        session_id = await sign_in(uow, user.id)
+        await uow.users.update_profile(
+            user.id,
+            ProfileChanges(bio="Analyst", contact="+44 20"),
+            session_id=session_id,
+            now=DURING_SESSION,
+        )
+        updated = await uow.users.update_profile(
+            user.id, ProfileChanges(name="Ada Lovelace"), session_id=session_id, now=DURING_SESSION
+        )
 
     expected = User(
         id=user.id,
@@ -206,8 +226,19 @@ async def test_update_profile_with_none_clears_bio_and_contact(
 ) -> None:
     user = await add_user()
     async with uow_factory() as uow:
-        await uow.users.update_profile(user.id, ProfileChanges(bio="Analyst", contact="123"))
-        updated = await uow.users.update_profile(user.id, ProfileChanges(bio=None, contact=None))
+        session_id = await sign_in(uow, user.id)
+        await uow.users.update_profile(
+            user.id,
+            ProfileChanges(bio="Analyst", contact="123"),
+            session_id=session_id,
+            now=DURING_SESSION,
+        )
+        updated = await uow.users.update_profile(
+            user.id,
+            ProfileChanges(bio=None, contact=None),
+            session_id=session_id,
+            now=DURING_SESSION,
+        )
 
     assert updated is not None
     assert (updated.name, updated.bio, updated.contact) == (user.name, None, None)
@@ -218,13 +249,17 @@ async def test_concurrent_updates_of_different_fields_both_survive(
     uow_factory: UnitOfWorkFactory, add_user: AddUser
 ) -> None:
     user = await add_user(name="Ada")
+    async with uow_factory() as uow:
+        session_id = await sign_in(uow, user.id)
     both_inside = asyncio.Barrier(2)
 
     async def update(changes: ProfileChanges) -> None:
         async with uow_factory() as uow:
             await uow.users.get(user.id)
             await both_inside.wait()
-            await uow.users.update_profile(user.id, changes)
+            await uow.users.update_profile(
+                user.id, changes, session_id=session_id, now=DURING_SESSION
+            )
 
     await asyncio.gather(update(ProfileChanges(bio="Analyst")), update(ProfileChanges(name="Lady")))
 
@@ -233,9 +268,46 @@ async def test_concurrent_updates_of_different_fields_both_survive(
     assert (stored.name, stored.bio) == ("Lady", "Analyst")
 
 
-async def test_update_profile_of_an_unknown_user_is_none(uow_factory: UnitOfWorkFactory) -> None:
+async def test_update_profile_through_a_session_not_active_changes_nothing(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    grace = await add_user(email="grace@example.com")
     async with uow_factory() as uow:
-        assert await uow.users.update_profile(12345, ProfileChanges(name="Ghost")) is None
+        revoked = await sign_in(uow, ada.id)
+        await uow.sessions.revoke(revoked, DURING_SESSION)
+        expiring = await sign_in(uow, ada.id)
+        graces = await sign_in(uow, grace.id)
+
+    attempts = [
+        (revoked, DURING_SESSION),
+        (expiring, SIGNED_IN_AT + SESSION_LIFETIME),
+        (graces, DURING_SESSION),
+        (new_session_id(), DURING_SESSION),
+    ]
+    async with uow_factory() as uow:
+        for session_id, now in attempts:
+            changes = ProfileChanges(name="Intruder")
+            assert (
+                await uow.users.update_profile(ada.id, changes, session_id=session_id, now=now)
+                is None
+            )
+
+    assert await stored_user(uow_factory, ada.id) == ada
+
+
+async def test_update_profile_of_a_deleted_user_is_none(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    async with uow_factory() as uow:
+        session_id = await sign_in(uow, user.id)
+        await uow.users.delete(user.id)
+        updated = await uow.users.update_profile(
+            user.id, ProfileChanges(name="Ghost"), session_id=session_id, now=DURING_SESSION
+        )
+
+    assert updated is None
 
 
 async def test_set_password_hash_replaces_only_the_hash(
@@ -301,7 +373,13 @@ async def test_unicode_and_maximal_profiles_round_trip(
     user = await add_user(name=name, email=f"{'e' * 88}@example.com")
 
     async with uow_factory() as uow:
-        updated = await uow.users.update_profile(user.id, ProfileChanges(bio=bio, contact="+" * 20))
+        session_id = await sign_in(uow, user.id)
+        updated = await uow.users.update_profile(
+            user.id,
+            ProfileChanges(bio=bio, contact="+" * 20),
+            session_id=session_id,
+            now=DURING_SESSION,
+        )
 
     stored = await stored_user(uow_factory, user.id)
     assert stored == updated

@@ -4,7 +4,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.http.conftest import EMAIL, NAME, error_fields, signed_in
+from tests.http.conftest import (
+    EMAIL,
+    NAME,
+    bearer,
+    error_fields,
+    login,
+    profile_with,
+    signed_in,
+    tokens_of,
+)
 
 
 async def update(client: httpx.AsyncClient, body: Any) -> httpx.Response:
@@ -158,3 +167,31 @@ async def test_an_update_without_a_token_is_401(client: httpx.AsyncClient) -> No
     response = await update(client, {"name": "Eve"})
 
     assert response.status_code == 401
+
+
+async def test_an_update_through_an_ended_session_is_401_and_changes_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    """The access token is still validly signed: only its session says no."""
+    ended = await signed_in(api)
+    assert (await api.post("/users/logout", headers=bearer(ended.access))).status_code == 200
+    current = tokens_of(await login(api))
+
+    response = await api.patch(
+        "/users/update-profile", json={"bio": "Intruder"}, headers=bearer(ended.access)
+    )
+
+    assert response.status_code == 401
+    assert response.json()["message"] == "Session has ended"
+    assert (await profile_with(api, current.access)).json()["data"]["bio"] is None
+
+
+async def test_an_update_with_an_invalid_token_is_401(api: httpx.AsyncClient) -> None:
+    tokens = await signed_in(api)
+    signed, _, signature = tokens.access.rpartition(".")
+    altered = f"{signed}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
+
+    response = await api.patch("/users/update-profile", json={"bio": "x"}, headers=bearer(altered))
+
+    assert response.status_code == 401
+    assert (await profile_with(api, tokens.access)).json()["data"]["bio"] is None

@@ -105,7 +105,7 @@ class UseCases:
 
     @property
     def update_profile(self) -> UpdateProfile:
-        return UpdateProfile(self.uow)
+        return UpdateProfile(self.uow, self.clock)
 
     @property
     def delete_account(self) -> DeleteAccount:

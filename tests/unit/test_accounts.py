@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from application.accounts import (
@@ -7,7 +9,7 @@ from application.accounts import (
     RegisterCommand,
     UpdateProfileCommand,
 )
-from application.authentication import LoginCommand, RefreshCommand
+from application.authentication import LoginCommand, LoginResult, RefreshCommand
 from domain.errors import (
     EmailAlreadyRegistered,
     InvalidCredentials,
@@ -48,31 +50,56 @@ async def test_register_reports_every_invalid_field_and_stores_nothing(
     assert use_cases.store.users == {}
 
 
+def changes_of(login: LoginResult, **fields: Any) -> UpdateProfileCommand:
+    return UpdateProfileCommand(user_id=login.user.id, session_id=login.session_id, **fields)
+
+
 async def test_update_profile_changes_only_the_given_fields(use_cases: UseCases) -> None:
-    user = await use_cases.make_user()
-    await use_cases.update_profile(UpdateProfileCommand(user_id=user.id, bio="Analyst"))
-    updated = await use_cases.update_profile(
-        UpdateProfileCommand(user_id=user.id, contact="+44 20 7946 0000")
-    )
+    login = await use_cases.make_login()
+    await use_cases.update_profile(changes_of(login, bio="Analyst"))
+    updated = await use_cases.update_profile(changes_of(login, contact="+44 20 7946 0000"))
     assert (updated.name, updated.bio, updated.contact) == ("Ada", "Analyst", "+44 20 7946 0000")
 
 
 async def test_update_profile_clears_with_none(use_cases: UseCases) -> None:
-    user = await use_cases.make_user()
-    await use_cases.update_profile(UpdateProfileCommand(user_id=user.id, bio="Analyst"))
-    cleared = await use_cases.update_profile(UpdateProfileCommand(user_id=user.id, bio=None))
+    login = await use_cases.make_login()
+    await use_cases.update_profile(changes_of(login, bio="Analyst"))
+    cleared = await use_cases.update_profile(changes_of(login, bio=None))
     assert cleared.bio is None
 
 
 async def test_update_profile_with_nothing_to_change_is_invalid(use_cases: UseCases) -> None:
-    user = await use_cases.make_user()
+    login = await use_cases.make_login()
     with pytest.raises(ValidationFailed):
-        await use_cases.update_profile(UpdateProfileCommand(user_id=user.id))
+        await use_cases.update_profile(changes_of(login))
 
 
-async def test_update_profile_of_a_missing_user(use_cases: UseCases) -> None:
-    with pytest.raises(UserNotFound):
-        await use_cases.update_profile(UpdateProfileCommand(user_id=404, name="Ghost"))
+async def test_update_profile_through_an_ended_session_changes_nothing(
+    use_cases: UseCases,
+) -> None:
+    revoked = await use_cases.make_login()
+    expired = await use_cases.make_login()
+    async with use_cases.uow() as uow:
+        await uow.sessions.revoke(revoked.session_id, use_cases.clock.now())
+    use_cases.clock.advance(use_cases.session_policy.max_lifetime)
+    live = await use_cases.make_login()
+
+    for ended in (revoked, expired):
+        with pytest.raises(NotAuthenticated, match="Session has ended"):
+            await use_cases.update_profile(changes_of(ended, bio="Intruder"))
+    assert use_cases.store.users[live.user.id].bio is None
+
+
+async def test_update_profile_through_another_users_session_changes_nothing(
+    use_cases: UseCases,
+) -> None:
+    ada = await use_cases.make_login()
+    bob = await use_cases.make_login("bob@example.com")
+    with pytest.raises(NotAuthenticated):
+        await use_cases.update_profile(
+            UpdateProfileCommand(user_id=ada.user.id, session_id=bob.session_id, bio="Intruder")
+        )
+    assert use_cases.store.users[ada.user.id].bio is None
 
 
 async def test_delete_account_removes_the_user_and_every_session(use_cases: UseCases) -> None:

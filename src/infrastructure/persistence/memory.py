@@ -77,11 +77,13 @@ class InMemoryUserRepository(UserRepository):
                 return replace(user)
         return None
 
-    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User | None:
-        user = self._store.users.get(user_id)
-        if user is None:
+    async def update_profile(
+        self, user_id: int, changes: ProfileChanges, *, session_id: str, now: datetime
+    ) -> User | None:
+        session = self._store.sessions.get(session_id)
+        if session is None or session.user_id != user_id or not session.is_active(now):
             return None
-        self._put(user.with_changes(changes))
+        self._put(self._store.users[user_id].with_changes(changes))
         return await self.get(user_id)
 
     async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None:

@@ -130,9 +130,14 @@ PURGE_SESSIONS: Final = "DELETE FROM sessions WHERE revoked_at IS NOT NULL OR ex
 
 @functools.cache
 def _update_profile_statement(fields: tuple[str, ...]) -> str:
-    """One UPDATE per combination of changed fields, each a column of `users` (KeyError if not)."""
+    """One UPDATE per combination of changed fields, each a column of `users` (KeyError if not),
+    made while the session is active."""
     assignments = ", ".join(f"{users.c[field].name} = %s" for field in fields)
-    return f"UPDATE users SET {assignments} WHERE id = %s"
+    return (
+        f"UPDATE users SET {assignments} WHERE id = %s AND EXISTS (SELECT 1 FROM sessions"
+        " WHERE sessions.id = %s AND sessions.user_id = users.id"
+        " AND sessions.revoked_at IS NULL AND sessions.expires_at > %s)"
+    )
 
 
 def _to_database(parameters: Sequence[object]) -> tuple[object, ...]:
@@ -422,13 +427,16 @@ class MySqlUserRepository(_MySqlRepository, UserRepository):
         row = await self._unit.fetch_one(SELECT_USER_BY_EMAIL, (email.value,))
         return user_from_row(row) if row else None
 
-    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User | None:
-        """One UPDATE of the changed columns only, so a concurrent edit of another survives."""
+    async def update_profile(
+        self, user_id: int, changes: ProfileChanges, *, session_id: str, now: datetime
+    ) -> User | None:
+        """One UPDATE of the changed columns only, so a concurrent edit of another survives.
+        It matches no row unless the session is active (a rowcount of matched rows, changed or
+        not: CLIENT.FOUND_ROWS)."""
         changed = changes.as_dict()
-        if changed:
-            statement = _update_profile_statement(tuple(changed))
-            await self._unit.write(statement, (*changed.values(), user_id))
-        return await self.get(user_id)
+        statement = _update_profile_statement(tuple(changed))
+        cursor = await self._unit.write(statement, (*changed.values(), user_id, session_id, now))
+        return await self.get(user_id) if cursor.rowcount == 1 else None
 
     async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None:
         await self._unit.write(UPDATE_PASSWORD_HASH, (password_hash.value, user_id))

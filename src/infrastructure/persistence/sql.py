@@ -27,6 +27,7 @@ from sqlalchemy import (
     CursorResult,
     Executable,
     event,
+    exists,
     insert,
     or_,
     select,
@@ -209,12 +210,19 @@ class SqlUserRepository(_SqlRepository, UserRepository):
         return user_from_row(row) if row else None
 
     @_translating_errors
-    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User | None:
-        """One UPDATE of the changed columns only, so a concurrent edit of another survives."""
-        changed = changes.as_dict()
-        if changed:
-            await self._execute(update(users).where(users.c.id == user_id).values(**changed))
-        return await self.get(user_id)
+    async def update_profile(
+        self, user_id: int, changes: ProfileChanges, *, session_id: str, now: datetime
+    ) -> User | None:
+        """One UPDATE of the changed columns only, so a concurrent edit of another survives.
+        It matches no row unless the session is active."""
+        active_session = exists().where(
+            sessions.c.id == session_id, sessions.c.user_id == users.c.id, *_active_at(now)
+        )
+        statement = (
+            update(users).where(users.c.id == user_id, active_session).values(**changes.as_dict())
+        )
+        result = await self._execute(statement)
+        return await self.get(user_id) if result.rowcount == 1 else None
 
     @_translating_errors
     async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None:

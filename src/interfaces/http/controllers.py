@@ -19,7 +19,7 @@ from application.authentication import (
     Principal,
     RefreshCommand,
 )
-from application.ports import TokenPair
+from application.ports import AccessClaims, TokenPair
 from application.sessions import RevokeSessionCommand
 from domain.errors import NotAuthenticated
 from domain.users import UNSET, Unset
@@ -165,17 +165,18 @@ class UserController(Controller):
     @patch(
         "/update-profile",
         security=ACCESS_TOKEN,
-        responses=error_responses(400, 401, 403, 404, 413, 503),
+        responses=error_responses(400, 401, 403, 413, 503),
     )
     async def update_profile(
         self,
         request: Request[Any, Any, Any],
         data: UpdateProfileBody,
-        principal: NamedDependency[Principal],
+        access_claims: NamedDependency[AccessClaims],
     ) -> Envelope[UserView]:
         user = await wiring(request).container.update_profile()(
             UpdateProfileCommand(
-                user_id=principal.user.id,
+                user_id=access_claims.user_id,
+                session_id=access_claims.session_id,
                 name=_given(data.name),
                 bio=_given(data.bio),
                 contact=_given(data.contact),
