@@ -5,7 +5,6 @@ import gc
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
@@ -13,7 +12,7 @@ from infrastructure.container import Container, close_resources
 from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings
 from interfaces.http.access_log import access_log_middleware
-from interfaces.http.auth import TokenCookies, provide_access_claims, provide_principal
+from interfaces.http.auth import TokenCookies
 from interfaces.http.controllers import UserController
 from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.guards import TrustedProxies, check_request
@@ -42,10 +41,6 @@ def create_app(container: Container) -> Litestar:
 
     return Litestar(
         route_handlers=[UserController, HealthController],
-        dependencies={
-            "principal": Provide(provide_principal),
-            "access_claims": Provide(provide_access_claims),
-        },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
         before_request=check_request,

@@ -35,11 +35,15 @@ def refresh_token_of(request: Request[Any, Any, Any], from_body: str | None) -> 
     return request.cookies.get(REFRESH_COOKIE) or from_body or None
 
 
-async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+async def authenticated(request: Request[Any, Any, Any]) -> Principal:
+    """Who makes the request, its session checked; NotAuthenticated (401) for anyone else.
+
+    Handlers call this rather than take it as a Litestar dependency, whose resolution added
+    ~2% to an update-profile request's CPU (py-spy)."""
     return await wiring(request).container.authenticate()(_required_access_token(request))
 
 
-async def provide_access_claims(request: Request[Any, Any, Any]) -> AccessClaims:
+def access_claims_of(request: Request[Any, Any, Any]) -> AccessClaims:
     """The access token's claims, its session still to be checked by the use case."""
     return wiring(request).container.authenticate().read_token(_required_access_token(request))
 

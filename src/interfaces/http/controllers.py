@@ -4,7 +4,6 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from application.accounts import (
@@ -16,14 +15,19 @@ from application.accounts import (
 from application.authentication import (
     LoginCommand,
     LogoutCommand,
-    Principal,
     RefreshCommand,
 )
-from application.ports import AccessClaims, TokenPair
+from application.ports import TokenPair
 from application.sessions import RevokeSessionCommand
 from domain.errors import NotAuthenticated
 from domain.users import UNSET, Unset
-from interfaces.http.auth import access_token_of, refresh_token_of, user_agent
+from interfaces.http.auth import (
+    access_claims_of,
+    access_token_of,
+    authenticated,
+    refresh_token_of,
+    user_agent,
+)
 from interfaces.http.guards import THROTTLED, client_ip
 from interfaces.http.openapi import (
     ACCESS_OR_REFRESH_TOKEN,
@@ -159,7 +163,8 @@ class UserController(Controller):
         return _tokens_response(tokens, "Access token refreshed", wired)
 
     @get("/profile", security=ACCESS_TOKEN, responses=error_responses(401, 503))
-    async def profile(self, principal: NamedDependency[Principal]) -> Envelope[UserView]:
+    async def profile(self, request: Request[Any, Any, Any]) -> Envelope[UserView]:
+        principal = await authenticated(request)
         return Envelope(200, UserView.of(principal.user), "Profile fetched successfully")
 
     @patch(
@@ -171,8 +176,8 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: UpdateProfileBody,
-        access_claims: NamedDependency[AccessClaims],
     ) -> Envelope[UserView]:
+        access_claims = access_claims_of(request)
         user = await wiring(request).container.update_profile()(
             UpdateProfileCommand(
                 user_id=access_claims.user_id,
@@ -193,8 +198,8 @@ class UserController(Controller):
     async def delete_profile(
         self,
         request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
     ) -> Response[Envelope[None]]:
+        principal = await authenticated(request)
         wired = wiring(request)
         await wired.container.delete_account()(
             DeleteAccountCommand(
@@ -216,8 +221,8 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: ChangePasswordBody,
-        principal: NamedDependency[Principal],
     ) -> Response[Envelope[TokensView]]:
+        principal = await authenticated(request)
         wired = wiring(request)
         tokens = await wired.container.change_password()(
             ChangePasswordCommand(
@@ -231,9 +236,8 @@ class UserController(Controller):
         return _tokens_response(tokens, "Password changed", wired)
 
     @get("/sessions", security=ACCESS_TOKEN, responses=error_responses(401, 503))
-    async def sessions(
-        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
-    ) -> Envelope[list[SessionView]]:
+    async def sessions(self, request: Request[Any, Any, Any]) -> Envelope[list[SessionView]]:
+        principal = await authenticated(request)
         sessions = await wiring(request).container.list_sessions()(principal.user.id)
         views = [SessionView.of(session, principal.session_id) for session in sessions]
         return Envelope(200, views, "Sessions fetched successfully")
@@ -248,8 +252,8 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         session_id: FromPath[str],
-        principal: NamedDependency[Principal],
     ) -> Response[Envelope[None]]:
+        principal = await authenticated(request)
         wired = wiring(request)
         await wired.container.revoke_session()(
             RevokeSessionCommand(

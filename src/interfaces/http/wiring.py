@@ -2,9 +2,10 @@
 
 Litestar resolves dependencies that do not depend on each other concurrently, each batch in an
 anyio task group of its own (litestar#4563): with the principal, a use case and the cookie
-settings as dependencies, the task group alone was ~8% of an update-profile request's CPU. So a
-handler has one dependency at most, the principal, and takes the use cases and the way tokens
-go out from here."""
+settings as dependencies, the task group alone was ~8% of an update-profile request's CPU, and
+resolving the principal alone still ~2%. So handlers have no Litestar dependency: they take
+the use cases and the way tokens go out from here, and call `auth.authenticated` for the
+principal."""
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
