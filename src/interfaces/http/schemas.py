@@ -43,9 +43,9 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
     """Run by the `before_request` hook: a JSON body that does not fit the handler's
     `RequestBody` fails with every invalid field named, not just the first one msgspec meets.
 
-    It runs before the handler's dependencies, so a body is checked before the caller is
-    authenticated, as its JSON syntax and size already are (nothing is revealed that the
-    OpenAPI document does not say). Malformed JSON is left to Litestar's own 400."""
+    It runs before the handler, which authenticates the caller, so a body is checked before
+    the caller is authenticated, as its JSON syntax and size already are (nothing is revealed
+    that the OpenAPI document does not say). Malformed JSON is left to Litestar's own 400."""
     data_field = request.route_handler.parsed_data_field
     body_type = _request_body_type(data_field) if data_field else None
     if data_field is None or body_type is None:
