@@ -89,7 +89,3 @@ class Session:
         self.refresh_token_hash = refresh_token_digest(new_refresh_token)
         self.rotated_at = now
         self.last_used_at = now
-
-    def revoke(self, now: datetime) -> None:
-        if self.revoked_at is None:
-            self.revoked_at = now

@@ -93,12 +93,6 @@ class PasswordPolicy:
             raise InvalidValue("is too common, choose another")
         return Password(raw)
 
-    def could_match(self, raw: str) -> bool:
-        """Whether a login attempt is worth hashing: a password no hash can match is just wrong."""
-        return len(raw) <= self.max_length and (
-            self.max_bytes is None or len(raw.encode()) <= self.max_bytes
-        )
-
 
 def parse_name(raw: str) -> str:
     name = raw.strip()

@@ -215,11 +215,6 @@ class Settings:
     def database_timeout_seconds(self) -> float | None:
         return None if self.database_timeout is None else self.database_timeout.total_seconds()
 
-    @property
-    def uses_embedded_database(self) -> bool:
-        """Whether the database is SQLite in this process rather than a MySQL server."""
-        return self.database_url.startswith("sqlite+aiosqlite://")
-
     @classmethod
     def from_env(
         cls,

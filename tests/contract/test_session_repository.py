@@ -66,10 +66,12 @@ async def test_every_field_of_a_rotated_and_revoked_session_reads_back(
     user = await add_user()
     session = start_session(user.id)
     session.rotate("second-refresh-token", LOGIN_TIME + timedelta(minutes=5, microseconds=7))
-    session.revoke(LOGIN_TIME + timedelta(hours=1, microseconds=999999))
     await add_session(uow_factory, session)
+    revoked_at = LOGIN_TIME + timedelta(hours=1, microseconds=999999)
+    async with uow_factory() as uow:
+        await uow.sessions.revoke(session.id, revoked_at)
 
-    assert await stored_session(uow_factory, session.id) == session
+    assert await stored_session(uow_factory, session.id) == replace(session, revoked_at=revoked_at)
 
 
 async def test_a_session_without_user_agent_or_ip_reads_back(

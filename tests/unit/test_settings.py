@@ -80,7 +80,6 @@ def test_defaults() -> None:
     assert settings.host == "127.0.0.1"
     assert settings.port == 5000
     assert settings.database_url == "sqlite+aiosqlite:///./data/authsvc.db"
-    assert settings.uses_embedded_database
     assert settings.database_timeout is None
     assert settings.access_token_expiry == timedelta(minutes=15)
     assert settings.refresh_token_expiry == timedelta(days=7)
@@ -157,7 +156,6 @@ def test_every_variable_is_parsed() -> None:
         log_level="DEBUG",
         log_format="console",
     )
-    assert not settings.uses_embedded_database
     assert settings.database_timeout_seconds == 2.5
 
 
