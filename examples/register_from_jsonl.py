@@ -21,7 +21,7 @@ from typing import TextIO
 
 from application.accounts import RegisterCommand, RegisterUser
 from domain.errors import DomainError, FieldError, ValidationFailed
-from infrastructure.container import Container, close_resources
+from infrastructure.container import Container, running
 from infrastructure.settings import ConfigurationError, Settings
 
 FIELDS = ("name", "email", "password")
@@ -122,13 +122,12 @@ async def register_lines(
 async def run(
     settings: Settings, lines: list[tuple[int, bytes]], concurrency: int
 ) -> dict[int, bytes]:
-    container = Container(settings=settings)
     progress = ProgressBar(len(lines), sys.stderr)
     try:
-        return await register_lines(container.register_user(), lines, concurrency, progress)
+        async with running(Container(settings=settings)) as use_cases:
+            return await register_lines(use_cases.register_user, lines, concurrency, progress)
     finally:
         progress.finish()
-        await close_resources(container)
 
 
 def write_rejects(path: Path, rejected: dict[int, bytes]) -> None:

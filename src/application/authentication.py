@@ -201,6 +201,14 @@ async def rotate_session(
     return tokens
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticateCommand:
+    access_token: str
+
+    def __repr__(self) -> str:
+        return "AuthenticateCommand(...)"
+
+
 class Authenticate:
     """Turns an access token into a principal, checking that its session is still active,
     so logout, revocation and account deletion take effect at once."""
@@ -210,8 +218,8 @@ class Authenticate:
         self._issuer = issuer
         self._clock = clock
 
-    async def __call__(self, access_token: str) -> Principal:
-        claims = self.read_token(access_token)
+    async def __call__(self, command: AuthenticateCommand) -> Principal:
+        claims = self.read_token(command.access_token)
         async with self._uow() as uow:
             user = await uow.sessions.find_active_user(
                 claims.session_id, claims.user_id, self._clock.now()
@@ -255,7 +263,8 @@ class Logout:
     async def _session_to_end(self, command: LogoutCommand) -> str:
         if command.access_token:
             try:
-                return (await self._authenticate(command.access_token)).session_id
+                by_access_token = AuthenticateCommand(access_token=command.access_token)
+                return (await self._authenticate(by_access_token)).session_id
             except NotAuthenticated:
                 if not command.refresh_token:
                     raise

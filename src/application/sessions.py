@@ -7,6 +7,11 @@ from domain.errors import SessionNotFound
 from domain.sessions import Session
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListSessionsQuery:
+    user_id: int
+
+
 class ListSessions:
     """The user's active sessions, most recently used first."""
 
@@ -14,9 +19,9 @@ class ListSessions:
         self._uow = uow
         self._clock = clock
 
-    async def __call__(self, user_id: int) -> list[Session]:
+    async def __call__(self, query: ListSessionsQuery) -> list[Session]:
         async with self._uow() as uow:
-            return await uow.sessions.list_active(user_id, self._clock.now())
+            return await uow.sessions.list_active(query.user_id, self._clock.now())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,8 +1,17 @@
-"""The composition root: builds every adapter from the settings and hands out the use cases.
+"""The composition root: adapters built from the settings, and the use cases built over them.
 
-The HTTP app, the CLI and workers build one `Container(settings=...)` and take use cases from
-it; tests swap an adapter with one `override` call (an in-memory store, a fixed clock, a fast
-hasher)."""
+`Adapters` and `UseCases` are two containers, the second handed the first through a
+`DependenciesContainer`: the HTTP app, the CLI and workers build `Container(settings=...)`,
+and a test builds `UseCases(adapters=...)` over adapters of its own (memory, a fixed clock, a
+fast hasher), so that everyone runs the same use cases. `running(container)` opens the
+resources (the database, the rate limiter's Redis client), resolves every use case once into
+`Services`, and closes the resources on leaving."""
+
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from typing import TypeVar
 
 from dependency_injector import containers, providers
 
@@ -18,16 +27,18 @@ from application.ports import RateLimiter
 from application.sessions import ListSessions, PurgeExpiredSessions, RevokeSession
 from application.throttling import PasswordGuessThrottle, ThrottleClient, ThrottlePolicy
 from domain.users import BCRYPT_MAX_PASSWORD_BYTES, PasswordPolicy
-from infrastructure.persistence.database import open_database
+from infrastructure.persistence.database import Database, open_database
 from infrastructure.persistence.health import DatabaseProbe
 from infrastructure.ratelimit.memory import InMemoryRateLimiter
-from infrastructure.ratelimit.redis import RedisRateLimiter, create_redis_rate_limiter
+from infrastructure.ratelimit.redis import create_redis_rate_limiter
 from infrastructure.security.clock import SystemClock
 from infrastructure.security.common_passwords import load_common_passwords
 from infrastructure.security.events import LoggingSecurityLog
 from infrastructure.security.hashers import ThreadedPasswordHasher
 from infrastructure.security.tokens import JwtTokenIssuer
 from infrastructure.settings import Settings
+
+T = TypeVar("T")
 
 
 def password_policy(settings: Settings) -> PasswordPolicy:
@@ -39,25 +50,38 @@ def password_policy(settings: Settings) -> PasswordPolicy:
     )
 
 
-def rate_limiter(settings: Settings) -> RateLimiter:
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    database = open_database(
+        settings.database_url, timeout_seconds=settings.database_timeout_seconds
+    )
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
     """Redis when configured, so that every instance shares the counts; else this process."""
-    if settings.redis_url:
-        return create_redis_rate_limiter(settings.redis_url)
-    return InMemoryRateLimiter()
+    if not settings.redis_url:
+        yield InMemoryRateLimiter()
+        return
+    limiter = create_redis_rate_limiter(settings.redis_url)
+    try:
+        yield limiter
+    finally:
+        await limiter.aclose()
 
 
-class Container(containers.DeclarativeContainer):
+class Adapters(containers.DeclarativeContainer):
+    """The ports' implementations and the policies, as the settings choose them."""
+
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    database = providers.Singleton(
-        open_database,
-        settings.provided.database_url,
-        timeout_seconds=settings.provided.database_timeout_seconds,
-    )
+    database = providers.Resource(database, settings)
     uow = database.provided.unit_of_work
     database_probe = providers.Singleton(DatabaseProbe, database)
-    rate_limiter = providers.Singleton(rate_limiter, settings)
+    rate_limiter = providers.Resource(rate_limiter, settings)
     hasher = providers.Singleton(
         ThreadedPasswordHasher,
         algorithm=settings.provided.password_hasher,
@@ -86,43 +110,120 @@ class Container(containers.DeclarativeContainer):
         requests_per_client=settings.provided.auth_rate_limit.requests,
         client_window=settings.provided.auth_rate_limit.period,
     )
-    password_throttle = providers.Singleton(
-        PasswordGuessThrottle, rate_limiter, throttle_policy, security_log
-    )
 
-    register_user = providers.Singleton(RegisterUser, uow, hasher, password_policy, clock)
+
+class UseCases(containers.DeclarativeContainer):
+    """Every use case, over whichever adapters it is handed."""
+
+    adapters = providers.DependenciesContainer()
+
+    password_throttle = providers.Singleton(
+        PasswordGuessThrottle,
+        adapters.rate_limiter,
+        adapters.throttle_policy,
+        adapters.security_log,
+    )
+    register_user = providers.Singleton(
+        RegisterUser, adapters.uow, adapters.hasher, adapters.password_policy, adapters.clock
+    )
     login = providers.Singleton(
-        Login, uow, hasher, token_issuer, clock, session_policy, password_throttle, security_log
+        Login,
+        adapters.uow,
+        adapters.hasher,
+        adapters.token_issuer,
+        adapters.clock,
+        adapters.session_policy,
+        password_throttle,
+        adapters.security_log,
     )
     refresh_tokens = providers.Singleton(
-        RefreshTokens, uow, token_issuer, clock, session_policy, security_log
+        RefreshTokens,
+        adapters.uow,
+        adapters.token_issuer,
+        adapters.clock,
+        adapters.session_policy,
+        adapters.security_log,
     )
-    authenticate = providers.Singleton(Authenticate, uow, token_issuer, clock)
-    logout = providers.Singleton(Logout, uow, token_issuer, clock, authenticate)
-    update_profile = providers.Singleton(UpdateProfile, uow, clock)
+    authenticate = providers.Singleton(
+        Authenticate, adapters.uow, adapters.token_issuer, adapters.clock
+    )
+    logout = providers.Singleton(
+        Logout, adapters.uow, adapters.token_issuer, adapters.clock, authenticate
+    )
+    update_profile = providers.Singleton(UpdateProfile, adapters.uow, adapters.clock)
     change_password = providers.Singleton(
         ChangePassword,
-        uow,
-        hasher,
-        password_policy,
-        token_issuer,
-        clock,
+        adapters.uow,
+        adapters.hasher,
+        adapters.password_policy,
+        adapters.token_issuer,
+        adapters.clock,
         password_throttle,
-        security_log,
+        adapters.security_log,
     )
-    delete_account = providers.Singleton(DeleteAccount, uow, security_log)
-    list_users = providers.Singleton(ListUsers, uow)
-    list_sessions = providers.Singleton(ListSessions, uow, clock)
-    revoke_session = providers.Singleton(RevokeSession, uow, clock, security_log)
-    purge_expired_sessions = providers.Singleton(PurgeExpiredSessions, uow, clock)
+    delete_account = providers.Singleton(DeleteAccount, adapters.uow, adapters.security_log)
+    list_users = providers.Singleton(ListUsers, adapters.uow)
+    list_sessions = providers.Singleton(ListSessions, adapters.uow, adapters.clock)
+    revoke_session = providers.Singleton(
+        RevokeSession, adapters.uow, adapters.clock, adapters.security_log
+    )
+    purge_expired_sessions = providers.Singleton(PurgeExpiredSessions, adapters.uow, adapters.clock)
     throttle_client = providers.Singleton(
-        ThrottleClient, rate_limiter, throttle_policy, security_log
+        ThrottleClient, adapters.rate_limiter, adapters.throttle_policy, adapters.security_log
     )
 
 
-async def close_resources(container: Container) -> None:
-    """Releases pooled connections; for the end of an app's or a worker's life."""
-    await container.database().close()
-    limiter = container.rate_limiter()
-    if isinstance(limiter, RedisRateLimiter):
-        await limiter.aclose()
+class Container(containers.DeclarativeContainer):
+    """The service as the settings describe it: the use cases over the real adapters."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    adapters = providers.Container(Adapters, settings=settings)
+    use_cases = providers.Container(UseCases, adapters=adapters)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """The use cases, resolved once at start-up: what the HTTP handlers, the CLI and workers
+    call, as plain attributes rather than a container lookup per call."""
+
+    register_user: RegisterUser
+    login: Login
+    refresh_tokens: RefreshTokens
+    authenticate: Authenticate
+    logout: Logout
+    update_profile: UpdateProfile
+    change_password: ChangePassword
+    delete_account: DeleteAccount
+    list_users: ListUsers
+    list_sessions: ListSessions
+    revoke_session: RevokeSession
+    purge_expired_sessions: PurgeExpiredSessions
+    throttle_client: ThrottleClient
+
+
+async def provided(provider: "providers.Provider[T]") -> T:
+    """What `provider` gives. Once it depends on an async resource that is open, a provider
+    gives an awaitable of it instead (dependency-injector's async mode)."""
+    value = provider()
+    if inspect.isawaitable(value):
+        awaited: T = await value
+        return awaited
+    return value
+
+
+async def resolve(use_cases: UseCases) -> Services:
+    """Each of `Services` from the provider of the same name."""
+    return Services(
+        **{field.name: await provided(getattr(use_cases, field.name)) for field in fields(Services)}
+    )
+
+
+@asynccontextmanager
+async def running(container: Container) -> AsyncIterator[Services]:
+    """The use cases over opened resources, which are closed again on leaving: for the life of
+    an app, a worker or a command, inside the event loop that uses them."""
+    await container.init_resources()  # type: ignore[misc]  # awaitable: async resources
+    try:
+        yield await resolve(container.use_cases)  # type: ignore[arg-type]
+    finally:
+        await container.shutdown_resources()  # type: ignore[misc]

@@ -19,7 +19,7 @@ from application.ports import UnitOfWorkFactory
 from domain.errors import StorageUnavailable
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, User
-from infrastructure.container import Container, close_resources
+from infrastructure.container import Container, provided, running
 from infrastructure.persistence import mysql
 from infrastructure.persistence.database import Database
 from infrastructure.persistence.migrate import upgrade_database
@@ -324,16 +324,14 @@ async def test_database_timeout_sets_how_long_the_service_waits_on_mysql(mysql_u
             refresh_token_secret="b" * 32,
         )
         container = Container(settings=settings)
-        database = container.database()
-        try:
+        async with running(container):
+            database = await provided(container.adapters.database)
             await read_a_user(database)
             await silence_pooled_connections(proxy)
             started = time.monotonic()
             with pytest.raises(StorageUnavailable):
                 await read_a_user(database)
             failed_after = time.monotonic() - started
-        finally:
-            await close_resources(container)
 
     assert SHORT_TIMEOUT_SECONDS <= failed_after < 2 * SHORT_TIMEOUT_SECONDS
 

@@ -49,7 +49,7 @@ async def test_an_unexpected_error_is_a_bare_500_in_the_envelope(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     container = Container(settings=Settings.from_env(base_env(database_url), env_file=None))
-    container.register_user.override(providers.Object(failing_use_case))
+    container.use_cases.register_user.override(providers.Object(failing_use_case))
     async with AsyncExitStack() as stack:
         client = await serve(stack, container, allow_server_errors=True)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from application.authentication import LoginCommand, LoginResult
-from infrastructure.container import Container, close_resources
+from infrastructure.container import Container, running
 from infrastructure.settings import Settings
 from tests.databases import sqlite_url
 from tests.system.processes import environment
@@ -22,8 +22,5 @@ def sqlite_environment(tmp_path: Path) -> dict[str, str]:
 async def log_in(env: dict[str, str], email: str, password: str) -> LoginResult:
     """Logs in through the Login use case of a container built from `env`, as the service
     would; raises InvalidCredentials for a wrong password."""
-    container = Container(settings=Settings.from_env(env, env_file=None))
-    try:
-        return await container.login()(LoginCommand(email=email, password=password))
-    finally:
-        await close_resources(container)
+    async with running(Container(settings=Settings.from_env(env, env_file=None))) as use_cases:
+        return await use_cases.login(LoginCommand(email=email, password=password))

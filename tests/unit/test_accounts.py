@@ -9,7 +9,12 @@ from application.accounts import (
     RegisterCommand,
     UpdateProfileCommand,
 )
-from application.authentication import LoginCommand, LoginResult, RefreshCommand
+from application.authentication import (
+    AuthenticateCommand,
+    LoginCommand,
+    LoginResult,
+    RefreshCommand,
+)
 from domain.errors import (
     EmailAlreadyRegistered,
     InvalidCredentials,
@@ -18,13 +23,13 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.users import Email
-from tests.unit.conftest import PASSWORD, UseCases
+from tests.unit.conftest import PASSWORD, UseCasesOnFakes
 
 
 async def test_register_stores_a_normalized_user_with_a_hashed_password(
-    use_cases: UseCases,
+    use_cases: UseCasesOnFakes,
 ) -> None:
-    user = await use_cases.register(
+    user = await use_cases.register_user(
         RegisterCommand(name="  Ada Lovelace ", email=" Ada@Example.com", password=PASSWORD)
     )
     assert (user.name, user.email.value) == ("Ada Lovelace", "ada@example.com")
@@ -34,7 +39,9 @@ async def test_register_stores_a_normalized_user_with_a_hashed_password(
     assert stored.password_hash.value == f"fake${PASSWORD}"
 
 
-async def test_register_refuses_an_email_registered_in_another_case(use_cases: UseCases) -> None:
+async def test_register_refuses_an_email_registered_in_another_case(
+    use_cases: UseCasesOnFakes,
+) -> None:
     await use_cases.make_user("ada@example.com")
     with pytest.raises(EmailAlreadyRegistered):
         await use_cases.make_user("ADA@example.com")
@@ -42,10 +49,10 @@ async def test_register_refuses_an_email_registered_in_another_case(use_cases: U
 
 
 async def test_register_reports_every_invalid_field_and_stores_nothing(
-    use_cases: UseCases,
+    use_cases: UseCasesOnFakes,
 ) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        await use_cases.register(RegisterCommand(name="", email="nope", password="short"))
+        await use_cases.register_user(RegisterCommand(name="", email="nope", password="short"))
     assert [error.field for error in caught.value.errors] == ["name", "email", "password"]
     assert use_cases.store.users == {}
 
@@ -54,28 +61,28 @@ def changes_of(login: LoginResult, **fields: Any) -> UpdateProfileCommand:
     return UpdateProfileCommand(user_id=login.user.id, session_id=login.session_id, **fields)
 
 
-async def test_update_profile_changes_only_the_given_fields(use_cases: UseCases) -> None:
+async def test_update_profile_changes_only_the_given_fields(use_cases: UseCasesOnFakes) -> None:
     login = await use_cases.make_login()
     await use_cases.update_profile(changes_of(login, bio="Analyst"))
     updated = await use_cases.update_profile(changes_of(login, contact="+44 20 7946 0000"))
     assert (updated.name, updated.bio, updated.contact) == ("Ada", "Analyst", "+44 20 7946 0000")
 
 
-async def test_update_profile_clears_with_none(use_cases: UseCases) -> None:
+async def test_update_profile_clears_with_none(use_cases: UseCasesOnFakes) -> None:
     login = await use_cases.make_login()
     await use_cases.update_profile(changes_of(login, bio="Analyst"))
     cleared = await use_cases.update_profile(changes_of(login, bio=None))
     assert cleared.bio is None
 
 
-async def test_update_profile_with_nothing_to_change_is_invalid(use_cases: UseCases) -> None:
+async def test_update_profile_with_nothing_to_change_is_invalid(use_cases: UseCasesOnFakes) -> None:
     login = await use_cases.make_login()
     with pytest.raises(ValidationFailed):
         await use_cases.update_profile(changes_of(login))
 
 
 async def test_update_profile_through_an_ended_session_changes_nothing(
-    use_cases: UseCases,
+    use_cases: UseCasesOnFakes,
 ) -> None:
     revoked = await use_cases.make_login()
     expired = await use_cases.make_login()
@@ -91,7 +98,7 @@ async def test_update_profile_through_an_ended_session_changes_nothing(
 
 
 async def test_update_profile_through_another_users_session_changes_nothing(
-    use_cases: UseCases,
+    use_cases: UseCasesOnFakes,
 ) -> None:
     ada = await use_cases.make_login()
     bob = await use_cases.make_login("bob@example.com")
@@ -102,7 +109,9 @@ async def test_update_profile_through_another_users_session_changes_nothing(
     assert use_cases.store.users[ada.user.id].bio is None
 
 
-async def test_delete_account_removes_the_user_and_every_session(use_cases: UseCases) -> None:
+async def test_delete_account_removes_the_user_and_every_session(
+    use_cases: UseCasesOnFakes,
+) -> None:
     first = await use_cases.make_login()
     await use_cases.make_login()
     await use_cases.delete_account(
@@ -113,12 +122,12 @@ async def test_delete_account_removes_the_user_and_every_session(use_cases: UseC
     assert use_cases.security_log.names[-1] == "account_deleted"
 
 
-async def test_delete_account_of_a_missing_user(use_cases: UseCases) -> None:
+async def test_delete_account_of_a_missing_user(use_cases: UseCasesOnFakes) -> None:
     with pytest.raises(UserNotFound):
         await use_cases.delete_account(DeleteAccountCommand(user_id=404))
 
 
-async def test_list_users_pages_through_every_user_in_id_order(use_cases: UseCases) -> None:
+async def test_list_users_pages_through_every_user_in_id_order(use_cases: UseCasesOnFakes) -> None:
     ada = await use_cases.make_user("ada@example.com")
     grace = await use_cases.make_user("grace@example.com")
     alan = await use_cases.make_user("alan@example.com")
@@ -132,7 +141,7 @@ async def test_list_users_pages_through_every_user_in_id_order(use_cases: UseCas
 
 
 async def test_list_users_does_not_skip_anyone_when_a_listed_user_leaves(
-    use_cases: UseCases,
+    use_cases: UseCasesOnFakes,
 ) -> None:
     ada = await use_cases.make_user("ada@example.com")
     grace = await use_cases.make_user("grace@example.com")
@@ -151,14 +160,14 @@ async def test_list_users_does_not_skip_anyone_when_a_listed_user_leaves(
     ],
 )
 async def test_list_users_refuses_a_page_out_of_bounds(
-    use_cases: UseCases, query: ListUsersQuery, field: str
+    use_cases: UseCasesOnFakes, query: ListUsersQuery, field: str
 ) -> None:
     with pytest.raises(ValidationFailed) as caught:
         await use_cases.list_users(query)
     assert [error.field for error in caught.value.errors] == [field]
 
 
-async def test_change_password_revokes_every_other_session(use_cases: UseCases) -> None:
+async def test_change_password_revokes_every_other_session(use_cases: UseCasesOnFakes) -> None:
     current = await use_cases.make_login()
     other = await use_cases.make_login()
     tokens = await use_cases.change_password(
@@ -169,9 +178,11 @@ async def test_change_password_revokes_every_other_session(use_cases: UseCases) 
             new_password="a brand new secret",
         )
     )
-    assert (await use_cases.authenticate(tokens.access_token)).session_id == current.session_id
+    assert (
+        await use_cases.authenticate(AuthenticateCommand(access_token=tokens.access_token))
+    ).session_id == current.session_id
     with pytest.raises(NotAuthenticated):
-        await use_cases.authenticate(other.tokens.access_token)
+        await use_cases.authenticate(AuthenticateCommand(access_token=other.tokens.access_token))
     with pytest.raises(InvalidCredentials):
         await use_cases.login(LoginCommand(email="ada@example.com", password=PASSWORD))
     assert await use_cases.login(
@@ -181,7 +192,7 @@ async def test_change_password_revokes_every_other_session(use_cases: UseCases) 
 
 
 async def test_change_password_retires_the_callers_previous_refresh_token(
-    use_cases: UseCases,
+    use_cases: UseCasesOnFakes,
 ) -> None:
     login = await use_cases.make_login()
     tokens = await use_cases.change_password(
@@ -193,11 +204,11 @@ async def test_change_password_retires_the_callers_previous_refresh_token(
         )
     )
     with pytest.raises(NotAuthenticated):
-        await use_cases.refresh(RefreshCommand(refresh_token=login.tokens.refresh_token))
-    assert await use_cases.refresh(RefreshCommand(refresh_token=tokens.refresh_token))
+        await use_cases.refresh_tokens(RefreshCommand(refresh_token=login.tokens.refresh_token))
+    assert await use_cases.refresh_tokens(RefreshCommand(refresh_token=tokens.refresh_token))
 
 
-async def test_change_password_needs_the_current_password(use_cases: UseCases) -> None:
+async def test_change_password_needs_the_current_password(use_cases: UseCasesOnFakes) -> None:
     login = await use_cases.make_login()
     with pytest.raises(InvalidCredentials):
         await use_cases.change_password(
@@ -208,7 +219,7 @@ async def test_change_password_needs_the_current_password(use_cases: UseCases) -
                 new_password="a brand new secret",
             )
         )
-    assert await use_cases.authenticate(login.tokens.access_token)
+    assert await use_cases.authenticate(AuthenticateCommand(access_token=login.tokens.access_token))
     assert use_cases.security_log.names[-1] == "password_change_failed"
 
 
@@ -217,7 +228,7 @@ async def test_change_password_needs_the_current_password(use_cases: UseCases) -
     [(PASSWORD, "differ"), ("short", "at least 8"), ("PASSWORD123", "common"), ("é" * 37, "72")],
 )
 async def test_change_password_refuses_a_bad_new_password(
-    use_cases: UseCases, new_password: str, message: str
+    use_cases: UseCasesOnFakes, new_password: str, message: str
 ) -> None:
     login = await use_cases.make_login()
     with pytest.raises(ValidationFailed) as caught:

@@ -1,13 +1,15 @@
 import secrets
+from dataclasses import fields
 
 import pytest
 from dependency_injector import providers
 
 from application.accounts import RegisterCommand
-from infrastructure.container import Container
+from infrastructure.container import Container, Services, UseCases, provided, running
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
 from infrastructure.settings import Settings
 from tests.fakes import FakeHasher
+from tests.unit.conftest import FakeAdapters
 
 
 @pytest.fixture
@@ -24,10 +26,17 @@ def container(tmp_path) -> Container:
     return Container(settings=settings)
 
 
-def test_every_provider_resolves(container: Container) -> None:
+async def test_every_provider_resolves(container: Container) -> None:
     container.check_dependencies()
-    for name, provider in container.providers.items():
-        assert provider() is not None, name
+    async with running(container) as use_cases:
+        for part in (container.adapters, container.use_cases):
+            for name, provider in part.providers.items():
+                assert await provided(provider) is not None, name
+    assert all(getattr(use_cases, field.name) is not None for field in fields(Services))
+
+
+def test_the_fake_adapters_provide_everything_the_use_cases_need() -> None:
+    UseCases(adapters=FakeAdapters()).check_dependencies()
 
 
 @pytest.mark.parametrize(("hasher", "max_bytes"), [("bcrypt", 72), ("argon2id", None)])
@@ -46,14 +55,15 @@ def test_the_password_policy_follows_the_hasher(
             env_file=None,
         )
     )
-    assert container.password_policy().max_bytes == max_bytes
+    assert container.adapters.password_policy().max_bytes == max_bytes
 
 
 async def test_one_override_swaps_the_database_for_memory(container: Container) -> None:
     store = InMemoryStore()
-    container.uow.override(providers.Object(lambda: InMemoryUnitOfWork(store)))
-    container.hasher.override(providers.Object(FakeHasher()))
-    user = await container.register_user()(
+    container.adapters.uow.override(providers.Object(lambda: InMemoryUnitOfWork(store)))
+    container.adapters.hasher.override(providers.Object(FakeHasher()))
+    register_user = await provided(container.use_cases.register_user)
+    user = await register_user(
         RegisterCommand(name="Ada", email="ada@example.com", password="correct horse")
     )
     assert store.users[user.id].email == user.email

@@ -10,17 +10,15 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC
+from dataclasses import replace
+from datetime import UTC, timedelta
 from typing import Any, Final, TypeVar
-
-from dependency_injector import providers
 
 from application.accounts import DeleteAccountCommand, ListUsersQuery, RegisterCommand
 from domain.errors import DomainError, StorageUnavailable, ValidationFailed
 from domain.users import User
-from infrastructure.container import Container, close_resources
+from infrastructure.container import Container, Services, running
 from infrastructure.logs import configure_logging
-from infrastructure.persistence.database import open_database
 from infrastructure.persistence.migrate import (
     ORIGINAL_REVISION,
     AdoptionRefused,
@@ -32,7 +30,7 @@ from infrastructure.settings import ConfigurationError, Settings
 
 T = TypeVar("T")
 
-COMMAND_DATABASE_TIMEOUT_SECONDS: Final = 600
+COMMAND_DATABASE_TIMEOUT: Final = timedelta(minutes=10)
 """How long a command waits on the database, where the service waits a second or two: no
 client is waiting for a quick 503, and migrating or purging a large table takes minutes."""
 
@@ -139,7 +137,7 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> None:
 def _upgrade(settings: Settings, arguments: argparse.Namespace) -> None:
     async def run() -> None:
         engine = create_engine(
-            settings.database_url, timeout_seconds=COMMAND_DATABASE_TIMEOUT_SECONDS
+            settings.database_url, timeout_seconds=COMMAND_DATABASE_TIMEOUT.total_seconds()
         )
         try:
             await upgrade_database(engine, arguments.revision)
@@ -153,7 +151,7 @@ def _upgrade(settings: Settings, arguments: argparse.Namespace) -> None:
 def _adopt(settings: Settings, arguments: argparse.Namespace) -> int:
     async def run() -> None:
         engine = create_engine(
-            settings.database_url, timeout_seconds=COMMAND_DATABASE_TIMEOUT_SECONDS
+            settings.database_url, timeout_seconds=COMMAND_DATABASE_TIMEOUT.total_seconds()
         )
         try:
             await adopt_database(engine)
@@ -170,13 +168,13 @@ def _adopt(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 def _purge_sessions(settings: Settings, arguments: argparse.Namespace) -> None:
-    purged = _with_container(settings, lambda container: container.purge_expired_sessions()())
+    purged = _with_use_cases(settings, lambda use_cases: use_cases.purge_expired_sessions())
     print(f"authsvc: deleted {purged} expired or revoked sessions")
 
 
 def _create_user(settings: Settings, arguments: argparse.Namespace) -> None:
     command = RegisterCommand(name=arguments.name, email=arguments.email, password=_password())
-    user = _with_container(settings, lambda container: container.register_user()(command))
+    user = _with_use_cases(settings, lambda use_cases: use_cases.register_user(command))
     print(_user_line(user))
 
 
@@ -193,13 +191,13 @@ def _password() -> str:
 
 def _delete_user(settings: Settings, arguments: argparse.Namespace) -> None:
     command = DeleteAccountCommand(user_id=arguments.id)
-    _with_container(settings, lambda container: container.delete_account()(command))
+    _with_use_cases(settings, lambda use_cases: use_cases.delete_account(command))
     print(f"authsvc: deleted user {arguments.id} and all their sessions")
 
 
 def _list_users(settings: Settings, arguments: argparse.Namespace) -> None:
     query = ListUsersQuery(after_id=arguments.after, limit=arguments.limit)
-    users = _with_container(settings, lambda container: container.list_users()(query))
+    users = _with_use_cases(settings, lambda use_cases: use_cases.list_users(query))
     for user in users:
         print(_user_line(user))
     if len(users) == arguments.limit:
@@ -211,23 +209,14 @@ def _user_line(user: User) -> str:
     return "\t".join((str(user.id), user.email.value, user.name, created))
 
 
-def _with_container(settings: Settings, work: Callable[[Container], Coroutine[Any, Any, T]]) -> T:
+def _with_use_cases(settings: Settings, work: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
     """Runs one use case the way the HTTP app does, from a container of the settings (with the
     patience of a command), and releases its connections afterwards."""
 
     async def run() -> T:
-        container = Container(settings=settings)
-        container.database.override(
-            providers.Singleton(
-                open_database,
-                settings.database_url,
-                timeout_seconds=COMMAND_DATABASE_TIMEOUT_SECONDS,
-            )
-        )
-        try:
-            return await work(container)
-        finally:
-            await close_resources(container)
+        container = Container(settings=replace(settings, database_timeout=COMMAND_DATABASE_TIMEOUT))
+        async with running(container) as use_cases:
+            return await work(use_cases)
 
     return asyncio.run(run())
 

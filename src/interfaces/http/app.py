@@ -1,6 +1,8 @@
 """The Litestar application: routes, what handlers reach (wiring.py), error mapping."""
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -8,7 +10,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
-from infrastructure.container import Container, close_resources
+from infrastructure.container import Container, provided, running
 from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings
 from interfaces.http.access_log import access_log_middleware
@@ -36,8 +38,18 @@ def create_app(container: Container) -> Litestar:
         else None
     )
 
-    async def close() -> None:
-        await close_resources(container)
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        """Opens the database and the rate limiter in the loop that serves the requests, and
+        resolves once what every handler reaches through `wiring(request)`."""
+        async with running(container) as use_cases:
+            app.state.wiring = Wiring(
+                use_cases=use_cases,
+                database_probe=await provided(container.adapters.database_probe),
+                token_cookies=TokenCookies(secure=settings.cookie_secure),
+                tokens_in_body=settings.tokens_in_body,
+            )
+            yield
 
     return Litestar(
         route_handlers=[UserController, HealthController],
@@ -47,16 +59,11 @@ def create_app(container: Container) -> Litestar:
         cors_config=cors,
         state=State(
             {
-                "wiring": Wiring(
-                    container=container,
-                    token_cookies=TokenCookies(secure=settings.cookie_secure),
-                    tokens_in_body=settings.tokens_in_body,
-                ),
                 "trusted_proxies": TrustedProxies(settings.trusted_proxies),
                 "allowed_origins": frozenset(settings.cors_origins),
             }
         ),
-        on_shutdown=[close],
+        lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="authsvc",
             version="0.1.0",

@@ -7,10 +7,7 @@ from typing import Any, Final
 from litestar import Request
 from litestar.datastructures import Cookie
 
-from application.authentication import Principal
-from application.ports import AccessClaims, TokenPair
-from domain.errors import NotAuthenticated
-from interfaces.http.wiring import wiring
+from application.ports import TokenPair
 
 ACCESS_COOKIE = "accessToken"
 REFRESH_COOKIE = "refreshToken"
@@ -33,26 +30,6 @@ def access_token_of(request: Request[Any, Any, Any]) -> str | None:
 def refresh_token_of(request: Request[Any, Any, Any], from_body: str | None) -> str | None:
     """The `refreshToken` cookie, else the one in the JSON body."""
     return request.cookies.get(REFRESH_COOKIE) or from_body or None
-
-
-async def authenticated(request: Request[Any, Any, Any]) -> Principal:
-    """Who makes the request, its session checked; NotAuthenticated (401) for anyone else.
-
-    Handlers call this rather than take it as a Litestar dependency, whose resolution added
-    ~2% to an update-profile request's CPU (py-spy)."""
-    return await wiring(request).container.authenticate()(_required_access_token(request))
-
-
-def access_claims_of(request: Request[Any, Any, Any]) -> AccessClaims:
-    """The access token's claims, its session still to be checked by the use case."""
-    return wiring(request).container.authenticate().read_token(_required_access_token(request))
-
-
-def _required_access_token(request: Request[Any, Any, Any]) -> str:
-    token = access_token_of(request)
-    if token is None:
-        raise NotAuthenticated
-    return token
 
 
 def user_agent(request: Request[Any, Any, Any]) -> str | None:

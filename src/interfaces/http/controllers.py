@@ -18,16 +18,10 @@ from application.authentication import (
     RefreshCommand,
 )
 from application.ports import TokenPair
-from application.sessions import RevokeSessionCommand
+from application.sessions import ListSessionsQuery, RevokeSessionCommand
 from domain.errors import NotAuthenticated
 from domain.users import UNSET, Unset
-from interfaces.http.auth import (
-    access_claims_of,
-    access_token_of,
-    authenticated,
-    refresh_token_of,
-    user_agent,
-)
+from interfaces.http.auth import access_token_of, refresh_token_of, user_agent
 from interfaces.http.guards import THROTTLED, client_ip
 from interfaces.http.openapi import (
     ACCESS_OR_REFRESH_TOKEN,
@@ -49,7 +43,7 @@ from interfaces.http.schemas import (
     UpdateProfileRequest,
     UserView,
 )
-from interfaces.http.wiring import Wiring, wiring
+from interfaces.http.wiring import Wiring, access_claims_of, authenticated, wiring
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -104,7 +98,7 @@ class UserController(Controller):
     async def register(
         self, request: Request[Any, Any, Any], data: RegisterBody
     ) -> Envelope[UserView]:
-        user = await wiring(request).container.register_user()(
+        user = await wiring(request).use_cases.register_user(
             RegisterCommand(name=data.name, email=data.email, password=data.password)
         )
         return Envelope(201, UserView.of(user), "User registered successfully")
@@ -122,7 +116,7 @@ class UserController(Controller):
         data: LoginBody,
     ) -> Response[Envelope[LoginView]]:
         wired = wiring(request)
-        result = await wired.container.login()(
+        result = await wired.use_cases.login(
             LoginCommand(
                 email=data.email,
                 password=data.password,
@@ -157,7 +151,7 @@ class UserController(Controller):
         if token is None:
             raise NotAuthenticated("Refresh token required")
         wired = wiring(request)
-        tokens = await wired.container.refresh_tokens()(
+        tokens = await wired.use_cases.refresh_tokens(
             RefreshCommand(refresh_token=token, ip=client_ip(request))
         )
         return _tokens_response(tokens, "Access token refreshed", wired)
@@ -178,7 +172,7 @@ class UserController(Controller):
         data: UpdateProfileBody,
     ) -> Envelope[UserView]:
         access_claims = access_claims_of(request)
-        user = await wiring(request).container.update_profile()(
+        user = await wiring(request).use_cases.update_profile(
             UpdateProfileCommand(
                 user_id=access_claims.user_id,
                 session_id=access_claims.session_id,
@@ -201,7 +195,7 @@ class UserController(Controller):
     ) -> Response[Envelope[None]]:
         principal = await authenticated(request)
         wired = wiring(request)
-        await wired.container.delete_account()(
+        await wired.use_cases.delete_account(
             DeleteAccountCommand(
                 user_id=principal.user.id, session_id=principal.session_id, ip=client_ip(request)
             )
@@ -224,7 +218,7 @@ class UserController(Controller):
     ) -> Response[Envelope[TokensView]]:
         principal = await authenticated(request)
         wired = wiring(request)
-        tokens = await wired.container.change_password()(
+        tokens = await wired.use_cases.change_password(
             ChangePasswordCommand(
                 user_id=principal.user.id,
                 session_id=principal.session_id,
@@ -238,7 +232,9 @@ class UserController(Controller):
     @get("/sessions", security=ACCESS_TOKEN, responses=error_responses(401, 503))
     async def sessions(self, request: Request[Any, Any, Any]) -> Envelope[list[SessionView]]:
         principal = await authenticated(request)
-        sessions = await wiring(request).container.list_sessions()(principal.user.id)
+        sessions = await wiring(request).use_cases.list_sessions(
+            ListSessionsQuery(user_id=principal.user.id)
+        )
         views = [SessionView.of(session, principal.session_id) for session in sessions]
         return Envelope(200, views, "Sessions fetched successfully")
 
@@ -255,7 +251,7 @@ class UserController(Controller):
     ) -> Response[Envelope[None]]:
         principal = await authenticated(request)
         wired = wiring(request)
-        await wired.container.revoke_session()(
+        await wired.use_cases.revoke_session(
             RevokeSessionCommand(
                 user_id=principal.user.id, session_id=session_id, ip=client_ip(request)
             )
@@ -277,7 +273,7 @@ class UserController(Controller):
         data: RefreshBody = None,
     ) -> Response[Envelope[None]]:
         wired = wiring(request)
-        await wired.container.logout()(
+        await wired.use_cases.logout(
             LogoutCommand(
                 access_token=access_token_of(request),
                 refresh_token=refresh_token_of(request, data.refresh_token if data else None),

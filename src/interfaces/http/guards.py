@@ -107,4 +107,4 @@ async def _throttle_client(connection: Connection) -> None:
     """Counts the request against its client's allowance for the authentication endpoints."""
     ip = client_ip(connection)
     if ip is not None:
-        await wiring(connection).container.throttle_client()(ip)
+        await wiring(connection).use_cases.throttle_client(ip)

@@ -20,6 +20,6 @@ class HealthController(Controller):
 
     @get("/ready", responses=error_responses(503))
     async def ready(self, request: Request[Any, Any, Any]) -> Envelope[None]:
-        if not await wiring(request).container.database_probe()():
+        if not await wiring(request).database_probe():
             raise StorageUnavailable("Database unreachable")
         return Envelope(200, None, "Ready")
