@@ -222,8 +222,8 @@ async def resolve(use_cases: UseCases) -> Services:
 async def running(container: Container) -> AsyncIterator[Services]:
     """The use cases over opened resources, which are closed again on leaving: for the life of
     an app, a worker or a command, inside the event loop that uses them."""
-    await container.init_resources()  # type: ignore[misc]  # awaitable: async resources
     try:
+        await container.init_resources()  # type: ignore[misc]  # awaitable: async resources
         yield await resolve(container.use_cases)  # type: ignore[arg-type]
     finally:
         await container.shutdown_resources()  # type: ignore[misc]
