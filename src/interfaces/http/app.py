@@ -49,7 +49,9 @@ def create_app(container: Container) -> Litestar:
             {
                 "wiring": Wiring(
                     container=container,
-                    token_cookies=TokenCookies(secure=settings.cookie_secure),
+                    token_cookies=TokenCookies(
+                        secure=settings.cookie_secure, samesite=settings.cookie_samesite
+                    ),
                     tokens_in_body=settings.tokens_in_body,
                 ),
                 "trusted_proxies": TrustedProxies(settings.trusted_proxies),

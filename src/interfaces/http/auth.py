@@ -10,6 +10,7 @@ from litestar.datastructures import Cookie
 from application.authentication import Principal
 from application.ports import AccessClaims, TokenPair
 from domain.errors import NotAuthenticated
+from infrastructure.settings import CookieSameSite
 from interfaces.http.wiring import wiring
 
 ACCESS_COOKIE = "accessToken"
@@ -60,11 +61,12 @@ def user_agent(request: Request[Any, Any, Any]) -> str | None:
 
 
 class TokenCookies:
-    """Both cookies are HttpOnly and SameSite=Lax; clearing repeats every attribute but
-    the value and lifetime, or browsers keep the original cookie."""
+    """Both cookies are HttpOnly, SameSite=Lax unless configured otherwise; clearing repeats
+    every attribute but the value and lifetime, or browsers keep the original cookie."""
 
-    def __init__(self, *, secure: bool) -> None:
+    def __init__(self, *, secure: bool, samesite: CookieSameSite = "lax") -> None:
         self._secure = secure
+        self._samesite = samesite
 
     def set(self, tokens: TokenPair) -> list[Cookie]:
         return [
@@ -89,7 +91,7 @@ class TokenCookies:
             max_age=max_age,
             secure=self._secure,
             httponly=True,
-            samesite="lax",
+            samesite=self._samesite,
         )
 
 
