@@ -1,10 +1,12 @@
 # The two commands of the quick start, plus the checks and benchmarks they build on.
-# Each target first makes sure .venv exists and matches requirements.lock.
+# Each target first makes sure .venv exists and matches its lock: serving needs only
+# requirements.lock; the checks add the test tools of requirements-dev.lock.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint lock clean
 
@@ -12,10 +14,10 @@ run: $(STAMP)
 	$(BIN)/authsvc db upgrade
 	$(BIN)/authsvc serve
 
-test: $(STAMP) lint
+test: $(DEV_STAMP) lint
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/lint-imports
@@ -29,13 +31,22 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
-# Re-pins every dependency to the newest release pyproject.toml allows.
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	touch $(DEV_STAMP)
+
+# Re-pins every dependency to the newest release pyproject.toml allows: requirements.lock
+# what serving needs, requirements-dev.lock only what the checks add (the runtime pins held).
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet '.[dev]'
+	.lock-venv/bin/python -m pip install --quiet .
 	.lock-venv/bin/python -m pip freeze --exclude authsvc > requirements.lock
+	.lock-venv/bin/python -m pip install --quiet '.[dev]' --constraint requirements.lock
+	{ echo '-r requirements.lock'; \
+	  .lock-venv/bin/python -m pip freeze --exclude authsvc | grep -vxF -f requirements.lock; \
+	} > requirements-dev.lock
 	rm -rf .lock-venv
 
 clean:

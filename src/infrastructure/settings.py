@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError
 
 PasswordHasherName = Literal["bcrypt", "argon2id"]
 LogFormat = Literal["json", "console"]
+CookieSameSite = Literal["lax", "strict", "none"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/authsvc.db"
 MIN_SECRET_BYTES = 32
@@ -132,6 +133,9 @@ class Settings:
     bcrypt_rounds: int = 12
     password_min_length: int = 8
     cookie_secure: bool = True
+    cookie_samesite: CookieSameSite = "lax"
+    """`none` lets a front end on another site send the cookies; browsers take it only with
+    Secure."""
     cors_origins: tuple[str, ...] = ()
     tokens_in_body: bool = True
     redis_url: str | None = field(default=None, repr=False)
@@ -189,6 +193,17 @@ class Settings:
             8 <= self.password_min_length <= 64,
             "PASSWORD_MIN_LENGTH",
             "must be between 8 and 64 (ASVS 6.2.1, and within bcrypt's 72 bytes)",
+        )
+        _require(
+            self.cookie_samesite in ("lax", "strict", "none"),
+            "COOKIE_SAMESITE",
+            f"must be lax, strict or none, not {self.cookie_samesite!r}",
+        )
+        _require(
+            self.cookie_samesite != "none" or self.cookie_secure,
+            "COOKIE_SAMESITE",
+            "none requires Secure cookies, and COOKIE_SECURE is false"
+            " (browsers drop a SameSite=None cookie that is not Secure)",
         )
         for origin in self.cors_origins:
             _check_origin(origin)
@@ -272,10 +287,13 @@ def _require(condition: bool, variable: str, message: str) -> None:
 
 
 def _check_origin(origin: str) -> None:
+    # Litestar reads a "*" inside an origin as a pattern (`https://*` matches every https
+    # origin), which with credentials lets any site read a user's responses.
     _require(
-        origin != "*",
+        "*" not in origin,
         "CORS_ORIGINS",
-        '"*" cannot be combined with credentials (cookies); list the origins instead',
+        f"{origin!r}: a wildcard cannot be combined with credentials (cookies);"
+        " list each origin exactly",
     )
     parts = urlsplit(origin)
     _require(
@@ -330,6 +348,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "BCRYPT_ROUNDS": ("bcrypt_rounds", _integer),
     "PASSWORD_MIN_LENGTH": ("password_min_length", _integer),
     "COOKIE_SECURE": ("cookie_secure", _boolean),
+    "COOKIE_SAMESITE": ("cookie_samesite", str.lower),
     "CORS_ORIGINS": ("cors_origins", _items),
     "TOKENS_IN_BODY": ("tokens_in_body", _boolean),
     "REDIS_URL": ("redis_url", str),

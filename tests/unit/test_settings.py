@@ -42,6 +42,7 @@ OTHER_VARIABLES = [
     "BCRYPT_ROUNDS",
     "PASSWORD_MIN_LENGTH",
     "COOKIE_SECURE",
+    "COOKIE_SAMESITE",
     "CORS_ORIGINS",
     "TOKENS_IN_BODY",
     "JWT_ISSUER",
@@ -87,6 +88,7 @@ def test_defaults() -> None:
     assert settings.bcrypt_rounds == 12
     assert settings.password_min_length == 8
     assert settings.cookie_secure is True
+    assert settings.cookie_samesite == "lax"
     assert settings.cors_origins == ()
     assert settings.tokens_in_body is True
     assert settings.redis_url is None
@@ -114,6 +116,7 @@ def test_every_variable_is_parsed() -> None:
         BCRYPT_ROUNDS="10",
         PASSWORD_MIN_LENGTH="12",
         COOKIE_SECURE="no",
+        COOKIE_SAMESITE="Strict",
         CORS_ORIGINS="https://app.example.com, http://localhost:3000",
         TOKENS_IN_BODY="FALSE",
         REDIS_URL="redis://cache:6379/0",
@@ -142,6 +145,7 @@ def test_every_variable_is_parsed() -> None:
         bcrypt_rounds=10,
         password_min_length=12,
         cookie_secure=False,
+        cookie_samesite="strict",
         cors_origins=("https://app.example.com", "http://localhost:3000"),
         tokens_in_body=False,
         redis_url="redis://cache:6379/0",
@@ -327,6 +331,8 @@ class TestErrorsNameTheVariable:
             ("REFRESH_REUSE_GRACE_SECONDS", "-1"),
             ("REFRESH_REUSE_GRACE_SECONDS", "10s"),
             ("COOKIE_SECURE", "maybe"),
+            ("COOKIE_SAMESITE", "lenient"),
+            ("COOKIE_SAMESITE", "no"),
             ("TOKENS_IN_BODY", "on"),
             ("AUTH_RATE_LIMIT", "100"),
             ("AUTH_RATE_LIMIT", "many/minute"),
@@ -355,11 +361,27 @@ class TestErrorsNameTheVariable:
 
         assert str(error) == "PASSWORD_HASHER: must be bcrypt or argon2id, not 'scrypt'"
 
-    def test_cors_wildcard(self) -> None:
-        error = refused(CORS_ORIGINS="https://app.example.com,*")
+    @pytest.mark.parametrize(
+        "origin", ["*", "https://*", "https://*.example.com", "https://app.example.*", "http://a*"]
+    )
+    def test_cors_wildcard(self, origin: str) -> None:
+        """Litestar would read each as a pattern, and reflect any matching origin with
+        credentials."""
+        error = refused(CORS_ORIGINS=f"https://app.example.com,{origin}")
 
         assert error.variable == "CORS_ORIGINS"
         assert "credentials" in str(error)
+        assert "\n" not in str(error)
+
+    def test_samesite_none_with_secure_cookies(self) -> None:
+        assert load(COOKIE_SAMESITE="NONE").cookie_samesite == "none"
+
+    def test_samesite_none_needs_secure_cookies(self) -> None:
+        error = refused(COOKIE_SAMESITE="none", COOKIE_SECURE="false")
+
+        assert error.variable == "COOKIE_SAMESITE"
+        assert "COOKIE_SECURE" in str(error)
+        assert "\n" not in str(error)
 
     def test_refresh_expiry_must_outlast_access_expiry(self) -> None:
         error = refused(ACCESS_TOKEN_EXPIRY="1d", REFRESH_TOKEN_EXPIRY="12h")

@@ -46,7 +46,9 @@ def create_app(container: Container) -> Litestar:
             app.state.wiring = Wiring(
                 use_cases=use_cases,
                 database_probe=await provided(container.adapters.database_probe),
-                token_cookies=TokenCookies(secure=settings.cookie_secure),
+                token_cookies=TokenCookies(
+                    secure=settings.cookie_secure, samesite=settings.cookie_samesite
+                ),
                 tokens_in_body=settings.tokens_in_body,
             )
             yield

@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.datastructures import Cookie
 
 from application.ports import TokenPair
+from infrastructure.settings import CookieSameSite
 
 ACCESS_COOKIE = "accessToken"
 REFRESH_COOKIE = "refreshToken"
@@ -37,11 +38,12 @@ def user_agent(request: Request[Any, Any, Any]) -> str | None:
 
 
 class TokenCookies:
-    """Both cookies are HttpOnly and SameSite=Lax; clearing repeats every attribute but
-    the value and lifetime, or browsers keep the original cookie."""
+    """Both cookies are HttpOnly, SameSite=Lax unless configured otherwise; clearing repeats
+    every attribute but the value and lifetime, or browsers keep the original cookie."""
 
-    def __init__(self, *, secure: bool) -> None:
+    def __init__(self, *, secure: bool, samesite: CookieSameSite = "lax") -> None:
         self._secure = secure
+        self._samesite = samesite
 
     def set(self, tokens: TokenPair) -> list[Cookie]:
         return [
@@ -66,7 +68,7 @@ class TokenCookies:
             max_age=max_age,
             secure=self._secure,
             httponly=True,
-            samesite="lax",
+            samesite=self._samesite,
         )
 
 

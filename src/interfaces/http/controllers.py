@@ -4,6 +4,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath
 
 from application.accounts import (
@@ -46,6 +47,8 @@ from interfaces.http.schemas import (
 from interfaces.http.wiring import Wiring, access_claims_of, authenticated, wiring
 
 NO_STORE = {"Cache-Control": "no-store"}
+# For reads of a user's own data: no cache between the service and the browser may keep them.
+NOT_STORED = CacheControlHeader(no_store=True)
 
 RegisterBody = Annotated[
     RegisterRequest,
@@ -156,7 +159,12 @@ class UserController(Controller):
         )
         return _tokens_response(tokens, "Access token refreshed", wired)
 
-    @get("/profile", security=ACCESS_TOKEN, responses=error_responses(401, 503))
+    @get(
+        "/profile",
+        security=ACCESS_TOKEN,
+        cache_control=NOT_STORED,
+        responses=error_responses(401, 503),
+    )
     async def profile(self, request: Request[Any, Any, Any]) -> Envelope[UserView]:
         principal = await authenticated(request)
         return Envelope(200, UserView.of(principal.user), "Profile fetched successfully")
@@ -229,7 +237,12 @@ class UserController(Controller):
         )
         return _tokens_response(tokens, "Password changed", wired)
 
-    @get("/sessions", security=ACCESS_TOKEN, responses=error_responses(401, 503))
+    @get(
+        "/sessions",
+        security=ACCESS_TOKEN,
+        cache_control=NOT_STORED,
+        responses=error_responses(401, 503),
+    )
     async def sessions(self, request: Request[Any, Any, Any]) -> Envelope[list[SessionView]]:
         principal = await authenticated(request)
         sessions = await wiring(request).use_cases.list_sessions(
