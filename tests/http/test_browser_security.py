@@ -6,6 +6,7 @@ import pytest
 
 from tests.http.conftest import (
     BASE_URL,
+    EMAIL,
     NEW_PASSWORD,
     PASSWORD,
     ClientFactory,
@@ -161,12 +162,57 @@ async def test_an_origin_listed_in_cors_origins_is_allowed(
 
 
 @pytest.mark.parametrize(("method", "path", "body"), UNSAFE_REQUESTS)
-async def test_a_bearer_token_without_cookies_is_allowed_from_any_origin(
+async def test_a_bearer_token_from_a_foreign_origin_is_403_too(
     api: httpx.AsyncClient, method: str, path: str, body: dict[str, str] | None
 ) -> None:
     tokens = await signed_in(api)
 
     response = await send(api, method, path, body, {"Origin": FOREIGN, **bearer(tokens.access)})
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/users/login", {"email": EMAIL, "password": PASSWORD}, id="login"),
+        pytest.param(
+            "/users/register",
+            {"name": "Mallory", "email": "mallory@example.com", "password": PASSWORD},
+            id="register",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Origin": FOREIGN}, id="foreign-origin"),
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, id="cross-site-without-origin"),
+    ],
+)
+async def test_a_cross_site_login_or_register_without_cookies_is_403(
+    api: httpx.AsyncClient, path: str, body: dict[str, str], headers: dict[str, str]
+) -> None:
+    await register(api)
+
+    response = await api.post(path, json=body, headers=headers)
+
+    assert response.status_code == 403
+    assert not set_cookies(response)
+    assert (await register(api, email="mallory@example.com")).status_code == 201
+
+
+@pytest.mark.parametrize("site", ["same-origin", "same-site", "none"])
+async def test_a_browser_request_from_the_same_site_without_origin_is_allowed(
+    api: httpx.AsyncClient, site: str
+) -> None:
+    await register(api)
+
+    response = await api.post(
+        "/users/login",
+        json={"email": EMAIL, "password": PASSWORD},
+        headers={"Sec-Fetch-Site": site},
+    )
 
     assert response.status_code == 200
 

@@ -9,7 +9,6 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 
-from interfaces.http.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from interfaces.http.schemas import check_request_body
 from interfaces.http.wiring import wiring
 
@@ -85,15 +84,16 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
 
 
 def _refuse_cross_site(connection: Connection) -> None:
-    """CSRF defence for cookie-authenticated changes: an `Origin` that is neither this
-    service's own nor one of CORS_ORIGINS is refused. Requests without cookies (API clients
-    with a bearer token) and without `Origin` (non-browser clients) pass."""
+    """CSRF defence on every change, cookies or not (a foreign page must not log a browser
+    into the attacker's account either): an `Origin` that is neither this service's own nor
+    one of CORS_ORIGINS is refused, and so is a browser's `Sec-Fetch-Site: cross-site`
+    without `Origin`. Clients that send neither (API clients, scripts) pass."""
     if connection.scope.get("method") not in UNSAFE_METHODS:
         return
     origin = connection.headers.get("origin")
-    if origin is None or not (
-        ACCESS_COOKIE in connection.cookies or REFRESH_COOKIE in connection.cookies
-    ):
+    if origin is None:
+        if connection.headers.get("sec-fetch-site") == "cross-site":
+            raise PermissionDeniedException("Cross-site request refused")
         return
     proxies: TrustedProxies = connection.app.state.trusted_proxies
     own_origin = f"{proxies.scheme(connection)}://{connection.headers.get('host')}"

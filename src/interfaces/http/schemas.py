@@ -5,6 +5,8 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from litestar import Request
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.typing import FieldDefinition
 
 from application.ports import TokenPair
@@ -45,7 +47,8 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
 
     It runs before the handler, which authenticates the caller, so a body is checked before
     the caller is authenticated, as its JSON syntax and size already are (nothing is revealed
-    that the OpenAPI document does not say). Malformed JSON is left to Litestar's own 400."""
+    that the OpenAPI document does not say). A body that is not `application/json` is a 415;
+    malformed JSON is left to Litestar's own 400."""
     data_field = request.route_handler.parsed_data_field
     body_type = _request_body_type(data_field) if data_field else None
     if data_field is None or body_type is None:
@@ -55,6 +58,13 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
         if data_field.is_optional:
             return
         raise ValidationFailed([FieldError("body", "a JSON object is required")])
+    media_type, _ = request.content_type
+    if media_type != "application/json":
+        # Also what keeps an HTML form (text/plain, a field named like JSON) off the API.
+        raise HTTPException(
+            status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail="Content-Type must be application/json",
+        )
     try:
         msgspec.json.decode(body, type=body_type)
         return  # it fits, as nearly every body does: one decode in C, no look field by field
