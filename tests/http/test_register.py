@@ -201,11 +201,3 @@ async def test_a_body_over_16_kib_is_413_in_the_envelope(client: httpx.AsyncClie
     assert response.status_code == 413
     assert response.json()["success"] is False
     assert response.json()["data"] is None
-
-
-async def test_a_form_encoded_body_is_refused_without_a_server_error(
-    client: httpx.AsyncClient,
-) -> None:
-    response = await client.post("/users/register", data=valid_body())
-
-    assert response.status_code == 400
