@@ -1,6 +1,7 @@
 """Users and the values they are made of: email, password, password hash, profile fields."""
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,6 +20,17 @@ BCRYPT_MAX_PASSWORD_BYTES: Final = 72
 # is the mail system's business; rejecting plausible addresses is worse than accepting odd ones.
 _EMAIL_PATTERN: Final = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _CONTACT_PATTERN: Final = re.compile(r"[0-9 +\-()]*")
+
+# Unicode general categories of characters that are invisible or break a line: control (Cc),
+# format (Cf: zero-width characters, bidi marks), surrogates (Cs), private use (Co),
+# unassigned (Cn) and separators (Zs, Zl, Zp).
+_INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+_LINE_BREAKING_CATEGORIES: Final = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Bidi classes of the embedding, override and isolate controls, which reorder the text after
+# them on screen ("Trojan Source", CVE-2021-42574); the joiners ZWJ/ZWNJ are not among them.
+_BIDI_CONTROL_CLASSES: Final = frozenset(
+    {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+)
 
 
 class Unset(Enum):
@@ -39,12 +51,35 @@ class Email:
     def __post_init__(self) -> None:
         if len(self.value) > EMAIL_MAX_LENGTH:
             raise InvalidValue(f"must be at most {EMAIL_MAX_LENGTH} characters")
-        if self.value != self.value.strip().lower() or not _EMAIL_PATTERN.fullmatch(self.value):
+        if self.value != self.value.strip().lower():
+            raise InvalidValue("must be a valid email address")
+        for char in self.value:
+            if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+                raise InvalidValue(
+                    "must not contain spaces, control or invisible characters "
+                    f"(found U+{ord(char):04X})"
+                )
+            # A fullwidth "＠" or "ｅ" looks like the ASCII one and is another address.
+            if unicodedata.normalize("NFKC", char) != char:
+                raise InvalidValue(
+                    "must not contain fullwidth or other look-alike forms of characters "
+                    f"(found U+{ord(char):04X})"
+                )
+        if not _EMAIL_PATTERN.fullmatch(self.value):
             raise InvalidValue("must be a valid email address")
 
     @classmethod
     def parse(cls, raw: str) -> "Email":
         return cls(raw.strip().lower())
+
+    @classmethod
+    def stored(cls, value: str) -> "Email":
+        """The email a stored row holds, as it is: a row written before today's rules (by the
+        original service, say) must still load, to be listed, fixed or deleted, rather than
+        break every query that meets it. It never equals a lookup of a normalized email."""
+        email = object.__new__(cls)
+        object.__setattr__(email, "value", value)
+        return email
 
     def __str__(self) -> str:
         return self.value
@@ -94,12 +129,28 @@ class PasswordPolicy:
         return Password(raw)
 
 
+def is_unsafe_to_display(char: str) -> bool:
+    """Whether `char` can move the cursor, break a line or reorder the text around it on a
+    terminal or a page: control characters, line and paragraph separators, lone surrogates and
+    the bidi embedding, override and isolate controls. Joiners (ZWJ, ZWNJ) are safe: emoji
+    sequences and scripts such as Persian need them."""
+    return (
+        unicodedata.category(char) in _LINE_BREAKING_CATEGORIES
+        or unicodedata.bidirectional(char) in _BIDI_CONTROL_CLASSES
+    )
+
+
 def parse_name(raw: str) -> str:
     name = raw.strip()
     if not name:
         raise InvalidValue("must not be empty")
     if len(name) > NAME_MAX_LENGTH:
         raise InvalidValue(f"must be at most {NAME_MAX_LENGTH} characters")
+    for char in name:
+        if is_unsafe_to_display(char):
+            raise InvalidValue(
+                f"must not contain control or text-direction characters (found U+{ord(char):04X})"
+            )
     return name
 
 

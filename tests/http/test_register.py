@@ -119,6 +119,15 @@ async def test_a_malformed_body_is_400_naming_every_field(
         pytest.param({"email": "not-an-email"}, "email", id="email-invalid"),
         pytest.param({"email": "a@b"}, "email", id="email-no-dot"),
         pytest.param({"email": f"{'a' * 89}@example.com"}, "email", id="email-101"),
+        pytest.param({"email": "ada\x00@example.com"}, "email", id="email-NUL"),
+        pytest.param({"email": "ada\r\nbcc:x@example.com"}, "email", id="email-CRLF"),
+        pytest.param({"email": "ada\t@example.com"}, "email", id="email-tab"),
+        pytest.param({"email": "ada\u200b@example.com"}, "email", id="email-zero-width-space"),
+        pytest.param({"email": "ada\u202e@example.com"}, "email", id="email-bidi-override"),
+        pytest.param({"email": "ada\uff20example.com"}, "email", id="email-fullwidth-at"),
+        pytest.param({"name": "Ada\x1b[2J"}, "name", id="name-escape"),
+        pytest.param({"name": "Ada\rMallory"}, "name", id="name-CR"),
+        pytest.param({"name": "\u202egnp.exe"}, "name", id="name-bidi-override"),
         pytest.param({"password": "short"}, "password", id="password-short"),
     ],
 )
@@ -129,6 +138,21 @@ async def test_an_invalid_value_is_400_naming_its_field(
 
     assert response.status_code == 400
     assert error_fields(response) == {field}
+
+
+async def test_names_keep_the_joiners_of_emoji_and_persian(client: httpx.AsyncClient) -> None:
+    family, persian = (
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+    )
+
+    responses = [
+        await register(client, name=family, email="family@example.com"),
+        await register(client, name=persian, email="persian@example.com"),
+    ]
+
+    assert [response.status_code for response in responses] == [201, 201]
+    assert [response.json()["data"]["name"] for response in responses] == [family, persian]
 
 
 async def test_the_longest_name_and_email_are_accepted(client: httpx.AsyncClient) -> None:

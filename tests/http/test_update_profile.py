@@ -97,6 +97,8 @@ async def test_a_bio_of_2000_characters_is_kept(signed_in_client: httpx.AsyncCli
         pytest.param({"name": "  "}, "name", id="name-blank"),
         pytest.param({"name": "n" * 101}, "name", id="name-101"),
         pytest.param({"name": 5}, "name", id="name-number"),
+        pytest.param({"name": "Ada\x1b]0;owned\x07"}, "name", id="name-escape"),
+        pytest.param({"name": "Ada\u2066Lovelace"}, "name", id="name-bidi-isolate"),
         pytest.param({"bio": "b" * 2001}, "bio", id="bio-2001"),
         pytest.param({"bio": ["text"]}, "bio", id="bio-list"),
         pytest.param({"contact": "call me"}, "contact", id="contact-letters"),
