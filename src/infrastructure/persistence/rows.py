@@ -17,7 +17,7 @@ def user_from_row(row: Sequence[Any]) -> User:
     return User(
         id=id_,
         name=name,
-        email=Email(email),
+        email=Email.stored(email),
         password_hash=PasswordHash(password),
         bio=bio,
         contact=contact,
