@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from domain.errors import InvalidCredentials
 from domain.sessions import Session
@@ -80,6 +81,36 @@ async def test_users_are_created_listed_and_deleted(env: dict[str, str], tmp_pat
         1,
         [],
         "authsvc: User not found\n",
+    )
+
+
+async def test_users_list_prints_stored_control_characters_escaped(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A row written straight into the database, or before today's rules, cannot drive the
+    terminal of the operator who lists it, nor forge a line or a column."""
+    engine = create_engine(env["DATABASE_URL"])
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (name, email, password, created_at) "
+                    "VALUES (:name, :email, 'x', '2026-01-01 10:00:00')"
+                ),
+                {
+                    "name": "Eve\x1b]0;owned\x07\r\n2\tforged\\x1b\u202e",
+                    "email": "Eve@Example.com\t",
+                },
+            )
+    finally:
+        await engine.dispose()
+
+    outcome = await run_command(*AUTHSVC, "users", "list", env=env, cwd=tmp_path)
+
+    assert (outcome.returncode, outcome.stderr) == (0, "")
+    assert outcome.stdout == (
+        "1\tEve@Example.com\\t\tEve\\x1b]0;owned\\x07\\r\\n2\\tforged\\\\x1b\\u202e"
+        "\t2026-01-01T10:00:00Z\n"
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final, TypeVar
 
 from application.accounts import DeleteAccountCommand, ListUsersQuery, RegisterCommand
 from domain.errors import DomainError, StorageUnavailable, ValidationFailed
-from domain.users import User
+from domain.users import User, is_unsafe_to_display
 from infrastructure.container import Container, Services, running
 from infrastructure.logs import configure_logging
 from infrastructure.persistence.migrate import (
@@ -206,7 +206,20 @@ def _list_users(settings: Settings, arguments: argparse.Namespace) -> None:
 
 def _user_line(user: User) -> str:
     created = user.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return "\t".join((str(user.id), user.email.value, user.name, created))
+    return "\t".join((str(user.id), _escaped(user.email.value), _escaped(user.name), created))
+
+
+def _escaped(text: str) -> str:
+    """`text` with backslashes and the characters that could drive a terminal (an escape
+    sequence, a carriage return over the line, a tab that shifts the columns, a bidi override)
+    written as Python escapes, so a stored value prints as one inert field. Rows written before
+    today's rules, or straight into the database, may hold any of them."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if char == "\\" or is_unsafe_to_display(char)
+        else char
+        for char in text
+    )
 
 
 def _with_use_cases(settings: Settings, work: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
