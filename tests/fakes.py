@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from application.ports import (
     AccessClaims,
     Clock,
+    PasswordBreachCheck,
     PasswordHasher,
     RefreshClaims,
     SecurityEvent,
@@ -50,6 +51,18 @@ class FakeHasher(PasswordHasher):
 
     def needs_rehash(self, password_hash: PasswordHash) -> bool:
         return not password_hash.value.startswith(f"{self.scheme}$")
+
+
+class KnownBreaches(PasswordBreachCheck):
+    """Counts the given passwords as breached, and remembers what it was asked."""
+
+    def __init__(self, breached: frozenset[str] = frozenset()) -> None:
+        self.breached = breached
+        self.checked: list[str] = []
+
+    async def is_breached(self, password: Password) -> bool:
+        self.checked.append(password.value)
+        return password.value in self.breached
 
 
 class FakeTokenIssuer(TokenIssuer):

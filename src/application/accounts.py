@@ -7,6 +7,7 @@ from typing import Final
 from application.authentication import rotate_session
 from application.ports import (
     Clock,
+    PasswordBreachCheck,
     PasswordHasher,
     SecurityEvent,
     SecurityLog,
@@ -26,6 +27,7 @@ from domain.users import (
     UNSET,
     Email,
     NewUser,
+    Password,
     PasswordPolicy,
     ProfileChanges,
     Unset,
@@ -42,9 +44,20 @@ class RegisterCommand:
     password: str
 
 
+async def refuse_breached(
+    breach_check: PasswordBreachCheck, password: Password, *, field: str
+) -> None:
+    """Raises ValidationFailed for `field` if `password` is known from a data breach."""
+    if await breach_check.is_breached(password):
+        raise ValidationFailed.for_field(
+            field, "appears in a known data breach, so attackers try it first: choose another"
+        )
+
+
 class RegisterUser:
     """- name, email and password are checked together and every invalid field is reported;
     - the email is normalized, so one address registers once whatever its case;
+    - a password known from a data breach is refused (when a breach check is configured);
     - the password is hashed with the configured algorithm, outside any transaction."""
 
     def __init__(
@@ -53,11 +66,13 @@ class RegisterUser:
         hasher: PasswordHasher,
         policy: PasswordPolicy,
         clock: Clock,
+        breach_check: PasswordBreachCheck,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._policy = policy
         self._clock = clock
+        self._breach_check = breach_check
 
     async def __call__(self, command: RegisterCommand) -> User:
         fields = collect_field_errors(
@@ -70,6 +85,7 @@ class RegisterUser:
         async with self._uow() as uow:
             if await uow.users.get_by_email(fields["email"]) is not None:
                 raise EmailAlreadyRegistered
+        await refuse_breached(self._breach_check, fields["password"], field="password")
         password_hash = await self._hasher.hash(fields["password"])
         async with self._uow() as uow:
             return await uow.users.add(
@@ -156,7 +172,8 @@ class ChangePasswordCommand:
 
 class ChangePassword:
     """- the current password must be right; wrong guesses count against the email's limit;
-    - the new password follows the policy and differs from the current one;
+    - the new password follows the policy, differs from the current one and is not known from
+      a data breach;
     - every other session of the user is revoked; the caller's goes on with a fresh token
       pair, and its previous refresh token stops working."""
 
@@ -169,6 +186,7 @@ class ChangePassword:
         clock: Clock,
         throttle: PasswordGuessThrottle,
         security_log: SecurityLog,
+        breach_check: PasswordBreachCheck,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -177,6 +195,7 @@ class ChangePassword:
         self._clock = clock
         self._throttle = throttle
         self._security_log = security_log
+        self._breach_check = breach_check
 
     async def __call__(self, command: ChangePasswordCommand) -> TokenPair:
         new_password = collect_field_errors(
@@ -184,6 +203,7 @@ class ChangePassword:
         )["newPassword"]
         if new_password.value == command.current_password:
             raise ValidationFailed.for_field("newPassword", "must differ from the current password")
+        await refuse_breached(self._breach_check, new_password, field="newPassword")
         async with self._uow() as uow:
             user = await uow.users.get(command.user_id)
         if user is None:

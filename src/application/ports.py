@@ -35,6 +35,17 @@ class PasswordHasher(Protocol):
         ...
 
 
+class PasswordBreachCheck(Protocol):
+    """Whether a password is known from a data breach (ASVS 6.2.12), beside the shipped list of
+    common passwords."""
+
+    async def is_breached(self, password: Password) -> bool:
+        """True only when the password was found. False when it was not, and also when the
+        check could not be made: a breach service that is down must not stop registrations,
+        so the check fails open and the adapter logs a warning."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TokenPair:
     access_token: str

@@ -59,7 +59,7 @@ class Email:
                     "must not contain spaces, control or invisible characters "
                     f"(found U+{ord(char):04X})"
                 )
-            # A fullwidth "＠" or "ｅ" looks like the ASCII one and is another address.
+            # A fullwidth at sign (U+FF20) looks like "@" and is another address.
             if unicodedata.normalize("NFKC", char) != char:
                 raise InvalidValue(
                     "must not contain fullwidth or other look-alike forms of characters "

@@ -23,7 +23,7 @@ from application.accounts import (
     UpdateProfile,
 )
 from application.authentication import Authenticate, Login, Logout, RefreshTokens, SessionPolicy
-from application.ports import RateLimiter
+from application.ports import PasswordBreachCheck, RateLimiter
 from application.sessions import ListSessions, PurgeExpiredSessions, RevokeSession
 from application.throttling import PasswordGuessThrottle, ThrottleClient, ThrottlePolicy
 from domain.users import BCRYPT_MAX_PASSWORD_BYTES, PasswordPolicy
@@ -31,6 +31,7 @@ from infrastructure.persistence.database import Database, open_database
 from infrastructure.persistence.health import DatabaseProbe
 from infrastructure.ratelimit.memory import InMemoryRateLimiter
 from infrastructure.ratelimit.redis import create_redis_rate_limiter
+from infrastructure.security.breached_passwords import NoBreachCheck, PwnedPasswordsCheck
 from infrastructure.security.clock import SystemClock
 from infrastructure.security.common_passwords import load_common_passwords
 from infrastructure.security.events import LoggingSecurityLog
@@ -72,6 +73,18 @@ async def rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
         await limiter.aclose()
 
 
+async def password_breach_check(settings: Settings) -> AsyncIterator[PasswordBreachCheck]:
+    """The range service when PWNED_PASSWORDS_URL is set, else no check."""
+    if not settings.pwned_passwords_url:
+        yield NoBreachCheck()
+        return
+    check = PwnedPasswordsCheck(settings.pwned_passwords_url)
+    try:
+        yield check
+    finally:
+        await check.aclose()
+
+
 class Adapters(containers.DeclarativeContainer):
     """The ports' implementations and the policies, as the settings choose them."""
 
@@ -82,6 +95,7 @@ class Adapters(containers.DeclarativeContainer):
     uow = database.provided.unit_of_work
     database_probe = providers.Singleton(DatabaseProbe, database)
     rate_limiter = providers.Resource(rate_limiter, settings)
+    password_breach_check = providers.Resource(password_breach_check, settings)
     hasher = providers.Singleton(
         ThreadedPasswordHasher,
         algorithm=settings.provided.password_hasher,
@@ -124,7 +138,12 @@ class UseCases(containers.DeclarativeContainer):
         adapters.security_log,
     )
     register_user = providers.Singleton(
-        RegisterUser, adapters.uow, adapters.hasher, adapters.password_policy, adapters.clock
+        RegisterUser,
+        adapters.uow,
+        adapters.hasher,
+        adapters.password_policy,
+        adapters.clock,
+        adapters.password_breach_check,
     )
     login = providers.Singleton(
         Login,
@@ -160,6 +179,7 @@ class UseCases(containers.DeclarativeContainer):
         adapters.clock,
         password_throttle,
         adapters.security_log,
+        adapters.password_breach_check,
     )
     delete_account = providers.Singleton(DeleteAccount, adapters.uow, adapters.security_log)
     list_users = providers.Singleton(ListUsers, adapters.uow)

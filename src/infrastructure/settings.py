@@ -147,6 +147,8 @@ class Settings:
     login_failure_window: timedelta = timedelta(minutes=15)
     auth_rate_limit: RateLimit = DEFAULT_AUTH_RATE_LIMIT
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    pwned_passwords_url: str | None = None
+    """The k-anonymity range API to check new passwords against (off when unset)."""
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     secrets_generated: bool = False
@@ -212,6 +214,11 @@ class Settings:
             or urlsplit(self.redis_url).scheme in ("redis", "rediss", "unix"),
             "REDIS_URL",
             "must be a redis://, rediss:// or unix:// URL",
+        )
+        _require(
+            self.pwned_passwords_url is None or _is_web_url(self.pwned_passwords_url),
+            "PWNED_PASSWORDS_URL",
+            "must be an http(s) URL, such as https://api.pwnedpasswords.com/range",
         )
         _require(bool(self.jwt_issuer), "JWT_ISSUER", "must not be empty")
         _require(bool(self.jwt_audience), "JWT_AUDIENCE", "must not be empty")
@@ -284,6 +291,11 @@ class Settings:
 def _require(condition: bool, variable: str, message: str) -> None:
     if not condition:
         raise ConfigurationError(variable, message)
+
+
+def _is_web_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _check_origin(origin: str) -> None:
@@ -360,6 +372,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "LOGIN_FAILURE_WINDOW": ("login_failure_window", parse_duration),
     "AUTH_RATE_LIMIT": ("auth_rate_limit", parse_rate),
     "TRUSTED_PROXIES": ("trusted_proxies", _networks),
+    "PWNED_PASSWORDS_URL": ("pwned_passwords_url", str),
     "LOG_LEVEL": ("log_level", str.upper),
     "LOG_FORMAT": ("log_format", str.lower),
 }

@@ -12,9 +12,16 @@ from domain.users import Email, PasswordPolicy, User
 from infrastructure.container import Services, UseCases, resolve
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
 from infrastructure.ratelimit.memory import InMemoryRateLimiter
-from tests.fakes import FakeHasher, FakeTokenIssuer, FixedClock, RecordingSecurityLog
+from tests.fakes import (
+    FakeHasher,
+    FakeTokenIssuer,
+    FixedClock,
+    KnownBreaches,
+    RecordingSecurityLog,
+)
 
 PASSWORD = "correct horse battery"
+BREACHED_PASSWORD = "P@ssw0rd-of-a-breach"
 
 
 def seconds_of(clock: FixedClock) -> Callable[[], float]:
@@ -32,6 +39,7 @@ class FakeAdapters(containers.DeclarativeContainer):
     hasher = providers.Singleton(FakeHasher)
     token_issuer = providers.Singleton(FakeTokenIssuer)
     security_log = providers.Singleton(RecordingSecurityLog)
+    password_breach_check = providers.Singleton(KnownBreaches, frozenset({BREACHED_PASSWORD}))
     password_policy = providers.Singleton(
         PasswordPolicy, min_length=8, common_passwords=frozenset({"password123"})
     )

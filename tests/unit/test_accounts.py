@@ -23,7 +23,7 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.users import Email
-from tests.unit.conftest import PASSWORD, UseCasesOnFakes
+from tests.unit.conftest import BREACHED_PASSWORD, PASSWORD, UseCasesOnFakes
 
 
 async def test_register_stores_a_normalized_user_with_a_hashed_password(
@@ -54,6 +54,18 @@ async def test_register_reports_every_invalid_field_and_stores_nothing(
     with pytest.raises(ValidationFailed) as caught:
         await use_cases.register_user(RegisterCommand(name="", email="nope", password="short"))
     assert [error.field for error in caught.value.errors] == ["name", "email", "password"]
+    assert use_cases.store.users == {}
+
+
+async def test_register_refuses_a_password_known_from_a_breach(
+    use_cases: UseCasesOnFakes,
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        await use_cases.register_user(
+            RegisterCommand(name="Ada", email="ada@example.com", password=BREACHED_PASSWORD)
+        )
+    assert [error.field for error in caught.value.errors] == ["password"]
+    assert "breach" in caught.value.errors[0].message
     assert use_cases.store.users == {}
 
 
@@ -225,7 +237,13 @@ async def test_change_password_needs_the_current_password(use_cases: UseCasesOnF
 
 @pytest.mark.parametrize(
     ("new_password", "message"),
-    [(PASSWORD, "differ"), ("short", "at least 8"), ("PASSWORD123", "common"), ("é" * 37, "72")],
+    [
+        (PASSWORD, "differ"),
+        ("short", "at least 8"),
+        ("PASSWORD123", "common"),
+        ("é" * 37, "72"),
+        (BREACHED_PASSWORD, "breach"),
+    ],
 )
 async def test_change_password_refuses_a_bad_new_password(
     use_cases: UseCasesOnFakes, new_password: str, message: str

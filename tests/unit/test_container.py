@@ -1,5 +1,5 @@
 import secrets
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 from dependency_injector import providers
@@ -7,6 +7,7 @@ from dependency_injector import providers
 from application.accounts import RegisterCommand
 from infrastructure.container import Container, Services, UseCases, provided, running
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
+from infrastructure.security.breached_passwords import NoBreachCheck, PwnedPasswordsCheck
 from infrastructure.settings import Settings
 from tests.fakes import FakeHasher
 from tests.unit.conftest import FakeAdapters
@@ -56,6 +57,18 @@ def test_the_password_policy_follows_the_hasher(
         )
     )
     assert container.adapters.password_policy().max_bytes == max_bytes
+
+
+@pytest.mark.parametrize(
+    ("url", "adapter"),
+    [(None, NoBreachCheck), ("https://api.pwnedpasswords.com/range", PwnedPasswordsCheck)],
+)
+async def test_the_breach_check_is_on_only_with_a_range_service(
+    container: Container, url: str | None, adapter: type
+) -> None:
+    container.settings.override(replace(container.settings(), pwned_passwords_url=url))
+    async with running(container):
+        assert type(await provided(container.adapters.password_breach_check)) is adapter
 
 
 async def test_one_override_swaps_the_database_for_memory(container: Container) -> None:

@@ -54,6 +54,7 @@ OTHER_VARIABLES = [
     "AUTH_RATE_LIMIT",
     "REDIS_URL",
     "TRUSTED_PROXIES",
+    "PWNED_PASSWORDS_URL",
     "LOG_LEVEL",
     "LOG_FORMAT",
 ]
@@ -128,6 +129,7 @@ def test_every_variable_is_parsed() -> None:
         LOGIN_FAILURE_WINDOW="1h",
         AUTH_RATE_LIMIT="10/second",
         TRUSTED_PROXIES="10.0.0.0/8, ::1",
+        PWNED_PASSWORDS_URL="https://api.pwnedpasswords.com/range",
         LOG_LEVEL="debug",
         LOG_FORMAT="CONSOLE",
     )
@@ -157,6 +159,7 @@ def test_every_variable_is_parsed() -> None:
         login_failure_window=timedelta(hours=1),
         auth_rate_limit=RateLimit(10, timedelta(seconds=1)),
         trusted_proxies=(ip_network("10.0.0.0/8"), ip_network("::1")),
+        pwned_passwords_url="https://api.pwnedpasswords.com/range",
         log_level="DEBUG",
         log_format="console",
     )
@@ -342,6 +345,8 @@ class TestErrorsNameTheVariable:
             ("CORS_ORIGINS", "app.example.com"),
             ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
             ("REDIS_URL", "localhost:6379"),
+            ("PWNED_PASSWORDS_URL", "api.pwnedpasswords.com/range"),
+            ("PWNED_PASSWORDS_URL", "ftp://mirror.example.com/range"),
             ("LOG_LEVEL", "verbose"),
             ("LOG_FORMAT", "xml"),
             ("DATABASE_TIMEOUT", "0"),
