@@ -22,6 +22,8 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from infrastructure.private_files import make_private_directory, why_not_private
+
 PasswordHasherName = Literal["bcrypt", "argon2id"]
 LogFormat = Literal["json", "console"]
 CookieSameSite = Literal["lax", "strict", "none"]
@@ -256,9 +258,10 @@ class Settings:
 
         With neither token secret set and a SQLite database, secrets are generated once, kept
         in a 0600 file beside the database (data/authsvc.secrets for the default) and reused,
-        so sessions survive a restart; `secrets_generated` tells the caller to warn. This
-        creates the database's directory for that file; otherwise whoever opens a SQLite
-        database creates its directory. With MySQL, which several instances share, missing
+        so sessions survive a restart; `secrets_generated` tells the caller to warn. A secrets
+        file that another user owns, or that others may read, is refused. This creates the
+        database's directory (0700) for that file; otherwise whoever opens a SQLite database
+        creates its directory. With MySQL, which several instances share, missing
         secrets are an error.
 
         Raises ConfigurationError on the first problem found.
@@ -443,6 +446,8 @@ def _token_secrets(values: Mapping[str, str], database_url: str) -> tuple[str, s
     secrets_file = Path(database).with_suffix(".secrets")
     if not secrets_file.exists():
         _create_secrets_file(secrets_file)
+    if problem := why_not_private(secrets_file):
+        raise ConfigurationError("ACCESS_TOKEN_SECRET", f"secrets file refused: {problem}")
     kept = dotenv_values(secrets_file, interpolate=False)
     for variable in ("ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET"):
         _require(
@@ -459,7 +464,7 @@ def _create_secrets_file(path: Path) -> None:
     The secrets are written to a private draft that is then linked into place, so several
     workers starting at once agree on the first file published and none reads a half-written one.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_directory(path.parent)
     draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as draft_file:

@@ -473,6 +473,7 @@ class TestGeneratedSecrets:
         assert first.secrets_generated
         assert second.secrets_generated
         assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(secrets_file.parent.stat().st_mode) == 0o700
         assert (first.access_token_secret, first.refresh_token_secret) == (
             second.access_token_secret,
             second.refresh_token_secret,
@@ -510,11 +511,34 @@ class TestGeneratedSecrets:
     def test_damaged_secrets_file_is_refused(self) -> None:
         Path("data").mkdir()
         Path("data/authsvc.secrets").write_text(f"ACCESS_TOKEN_SECRET={ACCESS_SECRET}\n")
+        Path("data/authsvc.secrets").chmod(0o600)
 
         with pytest.raises(ConfigurationError) as caught:
             Settings.from_env({}, env_file=None)
 
         assert caught.value.variable == "REFRESH_TOKEN_SECRET"
+
+    def test_secrets_file_readable_by_others_is_refused_in_one_line(self) -> None:
+        generated = Settings.from_env({}, env_file=None)
+        Path("data/authsvc.secrets").chmod(0o644)
+
+        with pytest.raises(ConfigurationError) as caught:
+            Settings.from_env({}, env_file=None)
+
+        assert caught.value.variable == "ACCESS_TOKEN_SECRET"
+        assert "data/authsvc.secrets is open to other users (mode 0644)" in str(caught.value)
+        assert "\n" not in str(caught.value)
+        assert generated.access_token_secret not in str(caught.value)
+
+    def test_secrets_file_of_another_user_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        Settings.from_env({}, env_file=None)
+        owner = Path("data/authsvc.secrets").stat().st_uid
+        monkeypatch.setattr(os, "geteuid", lambda: owner + 1)
+
+        with pytest.raises(ConfigurationError) as caught:
+            Settings.from_env({}, env_file=None)
+
+        assert "belongs to user id" in str(caught.value)
 
 
 class TestEnvExample:

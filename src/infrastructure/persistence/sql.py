@@ -59,6 +59,7 @@ from infrastructure.persistence.mysql import (
 )
 from infrastructure.persistence.rows import session_from_row, session_row, user_from_row
 from infrastructure.persistence.tables import sessions, users
+from infrastructure.private_files import create_private_file
 
 SQLITE_TIMEOUT_SECONDS: Final = 5.0
 """Waiting for SQLite's write lock (busy timeout) and for a pooled connection."""
@@ -111,7 +112,7 @@ def _sqlite_engine(url: URL, timeout_seconds: float) -> AsyncEngine:
         )
     else:
         if not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(Path(database))
         engine = create_async_engine(url, pool_timeout=timeout_seconds)
     busy_timeout_ms = int(timeout_seconds * 1000)
 
