@@ -42,6 +42,11 @@ class Unset(Enum):
 UNSET: Final = Unset.UNSET
 
 
+def normalized_email(raw: str) -> str:
+    """Trimmed and lower-cased: the form in which emails are stored and looked up."""
+    return raw.strip().lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Email:
     """A normalized email: trimmed and lower-cased, so uniqueness ignores case everywhere."""
@@ -51,7 +56,7 @@ class Email:
     def __post_init__(self) -> None:
         if len(self.value) > EMAIL_MAX_LENGTH:
             raise InvalidValue(f"must be at most {EMAIL_MAX_LENGTH} characters")
-        if self.value != self.value.strip().lower():
+        if self.value != normalized_email(self.value):
             raise InvalidValue("must be a valid email address")
         for char in self.value:
             if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
@@ -70,7 +75,7 @@ class Email:
 
     @classmethod
     def parse(cls, raw: str) -> "Email":
-        return cls(raw.strip().lower())
+        return cls(normalized_email(raw))
 
     @classmethod
     def stored(cls, value: str) -> "Email":

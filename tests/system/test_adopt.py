@@ -201,3 +201,70 @@ async def test_a_database_not_of_the_original_service_is_refused(
         message = await refused_adoption(url, tmp_path)
 
     assert message == f"authsvc: cannot adopt this database: {reason}\n"
+
+
+LEGACY_ADA = NodeUser("Ada", " Ada@Example.COM", "analytical engine", b"2a")
+"""An email as the original service stored it: as typed, with a leading space and capitals."""
+LOWER_CASE_ADA = NodeUser("Ada2", "ada@example.com ", "second account", b"2a")
+"""Another row that becomes `ada@example.com` once trimmed and lower-cased. MySQL's original
+collation ignores case and trailing spaces, not leading ones, so both rows could be stored."""
+
+
+@pytest.fixture(params=DATABASES)
+async def empty_node_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The original service's users table, with no users yet."""
+    async with fresh_database(request.param, tmp_path) as url:
+        await execute(
+            url, NODE_USERS_TABLE if request.param == "mysql" else NODE_USERS_TABLE_ON_SQLITE
+        )
+        yield url
+
+
+async def test_legacy_emails_are_listed_then_normalized_by_the_upgrade(
+    empty_node_database: str, tmp_path: Path
+) -> None:
+    await insert_node_users(empty_node_database, LEGACY_ADA, GRACE)
+    env = environment(DATABASE_URL=empty_node_database)
+    await run_authsvc("db", "adopt", env=env, cwd=tmp_path)
+
+    listed = await run_command(*AUTHSVC, "users", "list", env=env, cwd=tmp_path)
+    upgrade = await run_command(*AUTHSVC, "db", "upgrade", env=env, cwd=tmp_path)
+    registered_again = await run_command(
+        *AUTHSVC, "users", "create", "--name", "Ada", "--email", "ada@example.com",
+        env=env, cwd=tmp_path, stdin="another password\n",
+    )  # fmt: skip
+    async with serving(env, tmp_path) as server, server.client() as http:
+        logged_in = await login(http, "Ada@example.com", LEGACY_ADA.password)
+
+    assert (listed.returncode, listed.stderr) == (0, "")
+    assert [line.split("\t")[1] for line in listed.stdout.splitlines()] == [
+        LEGACY_ADA.email,
+        GRACE.email,
+    ]
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "user 1: email ' Ada@Example.COM' normalized to 'ada@example.com'" in upgrade.stderr
+    assert "user 2" not in upgrade.stderr
+    assert registered_again.returncode == 1
+    assert "already registered" in registered_again.stderr
+    assert logged_in.status_code == 200, logged_in.text
+    assert logged_in.json()["data"]["user"]["email"] == "ada@example.com"
+
+
+async def test_the_upgrade_stops_and_changes_nothing_while_two_emails_would_collide(
+    empty_node_database: str, tmp_path: Path
+) -> None:
+    await insert_node_users(empty_node_database, LEGACY_ADA, GRACE, LOWER_CASE_ADA)
+    env = environment(DATABASE_URL=empty_node_database)
+    await run_authsvc("db", "adopt", env=env, cwd=tmp_path)
+    before = await snapshot(empty_node_database)
+
+    upgrade = await run_command(*AUTHSVC, "db", "upgrade", env=env, cwd=tmp_path)
+
+    assert upgrade.returncode == 1
+    assert await snapshot(empty_node_database) == before
+    assert upgrade.stderr == (
+        "authsvc: database left unchanged: emails of several users become one address once "
+        "trimmed and lower-cased: 'ada@example.com' from ids 1 (' Ada@Example.COM'), "
+        "3 ('ada@example.com '). Change or delete all but one of each, then run "
+        "`authsvc db upgrade` again\n"
+    )

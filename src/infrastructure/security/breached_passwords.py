@@ -17,7 +17,7 @@ import httpx
 from application.ports import PasswordBreachCheck
 from domain.users import Password
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("authsvc.breached_passwords")
 
 RANGE_TIMEOUT_SECONDS: Final = 2.0
 """The longest a registration or password change waits on the range service, whole answer

@@ -19,6 +19,7 @@ from domain.errors import DomainError, StorageUnavailable, ValidationFailed
 from domain.users import User, is_unsafe_to_display
 from infrastructure.container import Container, Services, running
 from infrastructure.logs import configure_logging
+from infrastructure.persistence.legacy_emails import LegacyEmailsCollide
 from infrastructure.persistence.migrate import (
     ORIGINAL_REVISION,
     AdoptionRefused,
@@ -134,7 +135,7 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> None:
     ).serve()
 
 
-def _upgrade(settings: Settings, arguments: argparse.Namespace) -> None:
+def _upgrade(settings: Settings, arguments: argparse.Namespace) -> int:
     async def run() -> None:
         engine = create_engine(
             settings.database_url, timeout_seconds=COMMAND_DATABASE_TIMEOUT.total_seconds()
@@ -144,8 +145,13 @@ def _upgrade(settings: Settings, arguments: argparse.Namespace) -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except LegacyEmailsCollide as collision:
+        print(f"authsvc: database left unchanged: {collision}", file=sys.stderr)
+        return 1
     print(f"authsvc: database at {arguments.revision}")
+    return 0
 
 
 def _adopt(settings: Settings, arguments: argparse.Namespace) -> int:

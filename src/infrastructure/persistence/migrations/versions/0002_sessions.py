@@ -7,10 +7,9 @@
   collation: a table created with the server's defaults may be latin1, where a 4-byte emoji
   cannot be stored. Converting a latin1 table widens `bio` from TEXT to MEDIUMTEXT, so that
   every stored character still fits; nothing is lost.
-- Existing rows are left as they are. Emails are compared byte for byte from now on and the
-  service looks them up trimmed and lower-cased, so a user whose stored email is not in that
-  form cannot log in until it is normalized. Find such rows with
-  `SELECT id, email FROM users WHERE email <> LOWER(TRIM(email))`.
+- First of all, emails stored as typed are trimmed and lower-cased, as the service looks them
+  up, since they compare byte for byte from now on. If two rows would become one address, the
+  upgrade stops before changing anything and lists them (legacy_emails.py).
 
 Revision ID: 0002_sessions
 Revises: 0001_original_users
@@ -20,6 +19,8 @@ Create Date: 2026-11-27
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
+
+from infrastructure.persistence.legacy_emails import normalize_legacy_emails
 
 revision = "0002_sessions"
 down_revision = "0001_original_users"
@@ -31,6 +32,7 @@ MOMENT = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def upgrade() -> None:
+    normalize_legacy_emails(op.get_bind())
     if op.get_context().dialect.name in ("mysql", "mariadb"):
         op.execute(
             "ALTER TABLE users ENGINE=InnoDB, CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
