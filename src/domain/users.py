@@ -81,7 +81,7 @@ class Email:
     def stored(cls, value: str) -> "Email":
         """The email a stored row holds, as it is: a row written before today's rules (by the
         original service, say) must still load, to be listed, fixed or deleted, rather than
-        break every query that meets it. It never equals a lookup of a normalized email."""
+        break every query that meets it. One that is not normalized matches no lookup."""
         email = object.__new__(cls)
         object.__setattr__(email, "value", value)
         return email

@@ -37,12 +37,12 @@ class LegacyEmailsCollide(Exception):
         )
 
 
-def normalize_legacy_emails(connection: Connection) -> list[tuple[int, str, str]]:
-    """Rewrites every email that is not trimmed and lower-cased, and logs each as
-    (id, stored, normalized), which it also returns. Raises LegacyEmailsCollide, before
-    writing anything, if two rows would end up with one email."""
+def normalize_legacy_emails(connection: Connection) -> None:
+    """Rewrites every email that is not trimmed and lower-cased, logging each with its user's
+    id. Raises LegacyEmailsCollide, before writing anything, if two rows would end up with one
+    email."""
     by_normalized: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for id_, email in connection.execute(select(_users.c.id, _users.c.email).order_by("id")):
+    for id_, email in connection.execute(select(_users.c.id, _users.c.email).order_by(_users.c.id)):
         if email is not None:
             by_normalized[normalized_email(email)].append((id_, email))
     collisions = {email: rows for email, rows in by_normalized.items() if len(rows) > 1}
@@ -57,4 +57,3 @@ def normalize_legacy_emails(connection: Connection) -> list[tuple[int, str, str]
     for id_, stored, email in changes:
         connection.execute(update(_users).where(_users.c.id == id_).values(email=email))
         logger.warning("user %s: email %r normalized to %r", id_, stored, email)
-    return changes
