@@ -2,6 +2,7 @@
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def mode_of(path: Path) -> int:
 
 
 @pytest.fixture(autouse=True)
-def _usual_umask() -> object:
+def _usual_umask() -> Iterator[None]:
     """The umask of most systems, under which files are made readable by everyone."""
     previous = os.umask(0o022)
     yield
