@@ -47,6 +47,23 @@ class PasswordBreachCheck(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EmailMessage:
+    """One message to one person: plain text, with an HTML rendering of the same when given."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None:
+        """Hands the message to the mail system, or raises MailNotSent (the server down or
+        refusing it) for the caller to try again later."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TokenPair:
     access_token: str
     refresh_token: str

@@ -73,3 +73,9 @@ class StorageUnavailable(DomainError):
     """The database (or another store) cannot be reached; the request may be retried."""
 
     default_message = "Service temporarily unavailable"
+
+
+class MailNotSent(DomainError):
+    """The mail server was unreachable or refused the message; it may be tried again later."""
+
+    default_message = "Mail could not be sent"

@@ -23,10 +23,12 @@ from application.accounts import (
     UpdateProfile,
 )
 from application.authentication import Authenticate, Login, Logout, RefreshTokens, SessionPolicy
-from application.ports import PasswordBreachCheck, RateLimiter
+from application.ports import Mailer, PasswordBreachCheck, RateLimiter
 from application.sessions import ListSessions, PurgeExpiredSessions, RevokeSession
 from application.throttling import PasswordGuessThrottle, ThrottleClient, ThrottlePolicy
 from domain.users import BCRYPT_MAX_PASSWORD_BYTES, PasswordPolicy
+from infrastructure.mail.directory import DirectoryMailer
+from infrastructure.mail.smtp import SmtpMailer
 from infrastructure.persistence.database import Database, open_database
 from infrastructure.persistence.health import DatabaseProbe
 from infrastructure.ratelimit.memory import InMemoryRateLimiter
@@ -85,6 +87,20 @@ async def password_breach_check(settings: Settings) -> AsyncIterator[PasswordBre
         await check.aclose()
 
 
+def mailer(settings: Settings) -> Mailer:
+    """SMTP when configured; else files under MAIL_DIR, so the service needs no mail server."""
+    if settings.smtp_host is None:
+        return DirectoryMailer(settings.mail_dir, sender=settings.mail_from)
+    return SmtpMailer(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        tls=settings.smtp_tls,
+        sender=settings.mail_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+    )
+
+
 class Adapters(containers.DeclarativeContainer):
     """The ports' implementations and the policies, as the settings choose them."""
 
@@ -96,6 +112,7 @@ class Adapters(containers.DeclarativeContainer):
     database_probe = providers.Singleton(DatabaseProbe, database)
     rate_limiter = providers.Resource(rate_limiter, settings)
     password_breach_check = providers.Resource(password_breach_check, settings)
+    mailer = providers.Singleton(mailer, settings)
     hasher = providers.Singleton(
         ThreadedPasswordHasher,
         algorithm=settings.provided.password_hasher,

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import parseaddr
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self, TypeVar, cast
@@ -27,6 +28,7 @@ from infrastructure.private_files import make_private_directory, why_not_private
 PasswordHasherName = Literal["bcrypt", "argon2id"]
 LogFormat = Literal["json", "console"]
 CookieSameSite = Literal["lax", "strict", "none"]
+SmtpTls = Literal["starttls", "tls", "none"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/authsvc.db"
 MIN_SECRET_BYTES = 32
@@ -37,7 +39,10 @@ _DRIVER_SHORTHANDS = {
     "sqlite": "sqlite+aiosqlite",
 }
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
-_VERBATIM_VARIABLES = frozenset({"ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET", "DB_PASSWORD"})
+_VERBATIM_VARIABLES = frozenset(
+    {"ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET", "DB_PASSWORD", "SMTP_PASSWORD"}
+)
+DEFAULT_MAIL_FROM = "authsvc <no-reply@localhost>"
 
 _T = TypeVar("_T")
 
@@ -151,6 +156,14 @@ class Settings:
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     pwned_passwords_url: str | None = None
     """The k-anonymity range API to check new passwords against (off when unset)."""
+    smtp_host: str | None = None
+    """The SMTP server mail goes through; unset, each message is a file under `mail_dir`."""
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_tls: SmtpTls = "starttls"
+    mail_from: str = DEFAULT_MAIL_FROM
+    mail_dir: Path = Path("data/mail")
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     secrets_generated: bool = False
@@ -222,6 +235,7 @@ class Settings:
             "PWNED_PASSWORDS_URL",
             "must be an http(s) URL, such as https://api.pwnedpasswords.com/range",
         )
+        self._check_mail()
         _require(bool(self.jwt_issuer), "JWT_ISSUER", "must not be empty")
         _require(bool(self.jwt_audience), "JWT_AUDIENCE", "must not be empty")
         _require(
@@ -234,6 +248,35 @@ class Settings:
             self.log_level in _LOG_LEVELS, "LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}"
         )
         _require(self.log_format in ("json", "console"), "LOG_FORMAT", "must be json or console")
+
+    def _check_mail(self) -> None:
+        _require(1 <= self.smtp_port <= 65535, "SMTP_PORT", "must be between 1 and 65535")
+        _require(
+            self.smtp_tls in ("starttls", "tls", "none"),
+            "SMTP_TLS",
+            f"must be starttls, tls or none, not {self.smtp_tls!r}",
+        )
+        _require(
+            (self.smtp_username is None) == (self.smtp_password is None),
+            "SMTP_USERNAME" if self.smtp_username is None else "SMTP_PASSWORD",
+            "SMTP_USERNAME and SMTP_PASSWORD go together",
+        )
+        _require(
+            self.smtp_password is None or self.smtp_tls != "none",
+            "SMTP_TLS",
+            "none would send SMTP_PASSWORD in clear; use starttls or tls",
+        )
+        _, sender = parseaddr(self.mail_from)
+        _require(
+            "@" in sender and not sender.startswith("@") and not sender.endswith("@"),
+            "MAIL_FROM",
+            f"{self.mail_from!r} is not an address, such as 'Example <no-reply@example.com>'",
+        )
+        _require(
+            self.smtp_host is None or self.mail_from != DEFAULT_MAIL_FROM,
+            "MAIL_FROM",
+            "required with SMTP_HOST: the address your mail server sends from",
+        )
 
     @property
     def database_timeout_seconds(self) -> float | None:
@@ -376,6 +419,13 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "AUTH_RATE_LIMIT": ("auth_rate_limit", parse_rate),
     "TRUSTED_PROXIES": ("trusted_proxies", _networks),
     "PWNED_PASSWORDS_URL": ("pwned_passwords_url", str),
+    "SMTP_HOST": ("smtp_host", str),
+    "SMTP_PORT": ("smtp_port", _integer),
+    "SMTP_USERNAME": ("smtp_username", str),
+    "SMTP_PASSWORD": ("smtp_password", str),
+    "SMTP_TLS": ("smtp_tls", str.lower),
+    "MAIL_FROM": ("mail_from", str),
+    "MAIL_DIR": ("mail_dir", Path),
     "LOG_LEVEL": ("log_level", str.upper),
     "LOG_FORMAT": ("log_format", str.lower),
 }

@@ -6,6 +6,7 @@ from pathlib import Path
 from tests.system.processes import (
     AUTHSVC,
     environment,
+    free_port,
     login,
     register,
     run_authsvc,
@@ -68,3 +69,26 @@ async def test_a_server_worker_keeps_start_up_objects_out_of_garbage_collection(
 
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) > 10_000
+
+
+async def test_mail_test_writes_a_message_to_the_mail_directory(tmp_path: Path) -> None:
+    env = environment(MAIL_DIR=str(tmp_path / "outgoing"))
+
+    result = await run_command(*AUTHSVC, "mail", "test", "Ada@Example.com", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    (message,) = (tmp_path / "outgoing").iterdir()
+    assert b"To: ada@example.com" in message.read_bytes()
+    assert str(tmp_path / "outgoing") in result.stdout
+
+
+async def test_mail_test_through_smtp_that_is_down_exits_1_with_one_line(tmp_path: Path) -> None:
+    env = environment(
+        SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()), SMTP_TLS="none", MAIL_FROM="a@b.example"
+    )
+
+    result = await run_command(*AUTHSVC, "mail", "test", "ada@example.com", env=env, cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "Mail could not be sent" in result.stderr
+    assert "Traceback" not in result.stderr

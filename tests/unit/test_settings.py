@@ -55,6 +55,13 @@ OTHER_VARIABLES = [
     "REDIS_URL",
     "TRUSTED_PROXIES",
     "PWNED_PASSWORDS_URL",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_TLS",
+    "MAIL_FROM",
+    "MAIL_DIR",
     "LOG_LEVEL",
     "LOG_FORMAT",
 ]
@@ -100,6 +107,10 @@ def test_defaults() -> None:
     assert settings.login_failure_window == timedelta(minutes=15)
     assert settings.auth_rate_limit == RateLimit(100, timedelta(minutes=1))
     assert settings.trusted_proxies == ()
+    assert settings.smtp_host is None
+    assert settings.smtp_port == 587
+    assert settings.smtp_tls == "starttls"
+    assert settings.mail_dir == Path("data/mail")
     assert settings.log_level == "INFO"
     assert settings.log_format == "console"
     assert settings.secrets_generated is False
@@ -130,6 +141,13 @@ def test_every_variable_is_parsed() -> None:
         AUTH_RATE_LIMIT="10/second",
         TRUSTED_PROXIES="10.0.0.0/8, ::1",
         PWNED_PASSWORDS_URL="https://api.pwnedpasswords.com/range",
+        SMTP_HOST="smtp.example.com",
+        SMTP_PORT="465",
+        SMTP_USERNAME="authsvc",
+        SMTP_PASSWORD=" spaced secret ",
+        SMTP_TLS="TLS",
+        MAIL_FROM="Example <no-reply@example.com>",
+        MAIL_DIR="/var/spool/authsvc",
         LOG_LEVEL="debug",
         LOG_FORMAT="CONSOLE",
     )
@@ -160,6 +178,13 @@ def test_every_variable_is_parsed() -> None:
         auth_rate_limit=RateLimit(10, timedelta(seconds=1)),
         trusted_proxies=(ip_network("10.0.0.0/8"), ip_network("::1")),
         pwned_passwords_url="https://api.pwnedpasswords.com/range",
+        smtp_host="smtp.example.com",
+        smtp_port=465,
+        smtp_username="authsvc",
+        smtp_password=" spaced secret ",
+        smtp_tls="tls",
+        mail_from="Example <no-reply@example.com>",
+        mail_dir=Path("/var/spool/authsvc"),
         log_level="DEBUG",
         log_format="console",
     )
@@ -347,6 +372,10 @@ class TestErrorsNameTheVariable:
             ("REDIS_URL", "localhost:6379"),
             ("PWNED_PASSWORDS_URL", "api.pwnedpasswords.com/range"),
             ("PWNED_PASSWORDS_URL", "ftp://mirror.example.com/range"),
+            ("SMTP_PORT", "0"),
+            ("SMTP_TLS", "ssl"),
+            ("MAIL_FROM", "no-reply"),
+            ("MAIL_FROM", "Example <@example.com>"),
             ("LOG_LEVEL", "verbose"),
             ("LOG_FORMAT", "xml"),
             ("DATABASE_TIMEOUT", "0"),
@@ -360,6 +389,29 @@ class TestErrorsNameTheVariable:
         assert error.variable == variable
         assert str(error).startswith(f"{variable}: ")
         assert "\n" not in str(error)
+
+    def test_smtp_host_needs_a_sender_address(self) -> None:
+        assert refused(SMTP_HOST="smtp.example.com").variable == "MAIL_FROM"
+
+    @pytest.mark.parametrize(
+        ("present", "missing"),
+        [("SMTP_USERNAME", "SMTP_PASSWORD"), ("SMTP_PASSWORD", "SMTP_USERNAME")],
+    )
+    def test_smtp_credentials_go_together(self, present: str, missing: str) -> None:
+        error = refused(SMTP_HOST="smtp.example.com", MAIL_FROM="a@example.com", **{present: "x"})
+
+        assert error.variable == missing
+
+    def test_smtp_password_is_never_sent_in_clear(self) -> None:
+        error = refused(
+            SMTP_HOST="smtp.example.com",
+            MAIL_FROM="a@example.com",
+            SMTP_USERNAME="authsvc",
+            SMTP_PASSWORD="secret",
+            SMTP_TLS="none",
+        )
+
+        assert error.variable == "SMTP_TLS"
 
     def test_unknown_hasher_message(self) -> None:
         error = refused(PASSWORD_HASHER="scrypt")

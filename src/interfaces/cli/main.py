@@ -15,8 +15,9 @@ from datetime import UTC, timedelta
 from typing import Any, Final, TypeVar
 
 from application.accounts import DeleteAccountCommand, ListUsersQuery, RegisterCommand
+from application.ports import EmailMessage, Mailer
 from domain.errors import DomainError, StorageUnavailable, ValidationFailed
-from domain.users import User, is_unsafe_to_display
+from domain.users import Email, User, is_unsafe_to_display
 from infrastructure.container import Container, Services, running
 from infrastructure.logs import configure_logging
 from infrastructure.persistence.legacy_emails import LegacyEmailsCollide
@@ -108,6 +109,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--after", type=int, default=0, metavar="ID", help="start after user ID")
     listing.set_defaults(run=_list_users)
+
+    mail = commands.add_parser("mail", help="the outgoing mail")
+    mail_commands = mail.add_subparsers(required=True, metavar="ACTION")
+    test = mail_commands.add_parser(
+        "test", help="send a test message through the configured mailer (SMTP_HOST or MAIL_DIR)"
+    )
+    test.add_argument("address", metavar="ADDRESS")
+    test.set_defaults(run=_send_test_mail)
     return parser
 
 
@@ -226,6 +235,23 @@ def _escaped(text: str) -> str:
         else char
         for char in text
     )
+
+
+def _send_test_mail(settings: Settings, arguments: argparse.Namespace) -> None:
+    """A message with nothing in it worth keeping, to see the mail settings work before a
+    user's password reset depends on them."""
+    message = EmailMessage(
+        to=str(Email.parse(arguments.address)),
+        subject="authsvc: test message",
+        text=(
+            "This message was sent by `authsvc mail test` to check the service's mail settings.\n"
+            "It needs no action.\n"
+        ),
+    )
+    mailer: Mailer = Container(settings=settings).adapters.mailer()
+    asyncio.run(mailer.send(message))
+    where = f"SMTP {settings.smtp_host}" if settings.smtp_host else str(settings.mail_dir)
+    print(f"authsvc: test message to {message.to} handed to {where}")
 
 
 def _with_use_cases(settings: Settings, work: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
