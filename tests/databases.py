@@ -180,10 +180,11 @@ class RedisNamespace:
 
 @asynccontextmanager
 async def redis_namespace() -> AsyncIterator[RedisNamespace]:
-    """A random key prefix on the test server, its keys deleted on leaving."""
+    """A random key prefix on the test server (a REDIS_KEY_PREFIX: keys start with it and a
+    colon), its keys deleted on leaving."""
     async with reachable_redis() as client:
-        key_prefix = f"authsvc:test:{secrets.token_hex(8)}:"
+        key_prefix = f"authsvc-test-{secrets.token_hex(8)}"
         try:
             yield RedisNamespace(redis_server_url(), key_prefix, client)
         finally:
-            await delete_keys(client, f"{key_prefix}*")
+            await delete_keys(client, f"{key_prefix}:*")

@@ -111,3 +111,25 @@ class RecordingSecurityLog(SecurityLog):
     @property
     def names(self) -> list[str]:
         return [event.name for event in self.events]
+
+
+class CountingHasher(PasswordHasher):
+    """A real hasher that counts the passwords it verifies, dummy verifications included."""
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self._hasher = hasher
+        self.verifications = 0
+
+    async def hash(self, password: Password) -> PasswordHash:
+        return await self._hasher.hash(password)
+
+    async def verify(self, password: str, password_hash: PasswordHash) -> bool:
+        self.verifications += 1
+        return await self._hasher.verify(password, password_hash)
+
+    async def verify_dummy(self, password: str) -> None:
+        self.verifications += 1
+        await self._hasher.verify_dummy(password)
+
+    def needs_rehash(self, password_hash: PasswordHash) -> bool:
+        return self._hasher.needs_rehash(password_hash)

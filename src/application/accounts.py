@@ -15,7 +15,7 @@ from application.ports import (
     TokenPair,
     UnitOfWorkFactory,
 )
-from application.throttling import PasswordGuessThrottle
+from application.throttling import PasswordAttempt, PasswordCheck
 from domain.errors import (
     EmailAlreadyRegistered,
     InvalidCredentials,
@@ -165,13 +165,16 @@ class ChangePasswordCommand:
     current_password: str
     new_password: str
     ip: str | None = None
+    device_token: str | None = None
+    """The device cookie of an earlier login, if the client has one."""
 
     def __repr__(self) -> str:
         return f"ChangePasswordCommand(user_id={self.user_id}, session_id={self.session_id!r})"
 
 
 class ChangePassword:
-    """- the current password must be right; wrong guesses count against the email's limit;
+    """- the current password must be right, as `PasswordCheck` checks it: guesses count
+      against the same limit as logins;
     - the new password follows the policy, differs from the current one and is not known from
       a data breach;
     - every other session of the user is revoked; the caller's goes on with a fresh token
@@ -184,7 +187,7 @@ class ChangePassword:
         policy: PasswordPolicy,
         issuer: TokenIssuer,
         clock: Clock,
-        throttle: PasswordGuessThrottle,
+        password_check: PasswordCheck,
         security_log: SecurityLog,
         breach_check: PasswordBreachCheck,
     ) -> None:
@@ -193,7 +196,7 @@ class ChangePassword:
         self._policy = policy
         self._issuer = issuer
         self._clock = clock
-        self._throttle = throttle
+        self._password_check = password_check
         self._security_log = security_log
         self._breach_check = breach_check
 
@@ -208,9 +211,14 @@ class ChangePassword:
             user = await uow.users.get(command.user_id)
         if user is None:
             raise UserNotFound
-        await self._throttle.check(user.email, command.ip)
-        if not await self._hasher.verify(command.current_password, user.password_hash):
-            await self._throttle.failed(user.email)
+        attempt = PasswordAttempt(
+            email=user.email,
+            user=user,
+            password=command.current_password,
+            device_token=command.device_token,
+            ip=command.ip,
+        )
+        if not await self._password_check(attempt):
             self._security_log.record(
                 SecurityEvent(
                     name="password_change_failed",
@@ -221,7 +229,6 @@ class ChangePassword:
                 )
             )
             raise InvalidCredentials("Current password is incorrect")
-        await self._throttle.succeeded(user.email)
         new_hash = await self._hasher.hash(new_password)
 
         now = self._clock.now()

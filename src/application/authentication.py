@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 from application.ports import (
     AccessClaims,
     Clock,
+    DeviceTokens,
     PasswordHasher,
     SecurityEvent,
     SecurityLog,
@@ -15,7 +15,7 @@ from application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from application.throttling import PasswordGuessThrottle
+from application.throttling import PasswordAttempt, PasswordCheck
 from domain.errors import InvalidCredentials, NotAuthenticated, ValidationFailed
 from domain.sessions import RefreshVerdict, Session, new_session_id
 from domain.users import Email, Password, User, collect_field_errors
@@ -43,6 +43,8 @@ class LoginCommand:
     password: str
     user_agent: str | None = None
     ip: str | None = None
+    device_token: str | None = None
+    """The device cookie of an earlier login, if the client has one."""
 
     def __repr__(self) -> str:
         return f"LoginCommand(email={self.email!r}, ip={self.ip!r})"
@@ -53,11 +55,19 @@ class LoginResult:
     user: User
     tokens: TokenPair
     session_id: str
+    device_token: str
+    """A new device token for the client to keep: its later password checks for this user
+    are counted on their own allowance."""
+
+    def __repr__(self) -> str:
+        return f"LoginResult(user={self.user!r}, session_id={self.session_id!r}, ...)"
 
 
 class Login:
-    """- unknown email and wrong password fail alike, and take the same time;
-    - every login starts a new session that stores only a digest of its refresh token;
+    """- the password is checked by `PasswordCheck`, with its guessing limits;
+    - unknown email and wrong password fail alike, and take the same time;
+    - every login starts a new session that stores only a digest of its refresh token, and
+      hands the client a new device token;
     - a hash in an outdated algorithm or cost is replaced by a current one."""
 
     def __init__(
@@ -67,7 +77,8 @@ class Login:
         issuer: TokenIssuer,
         clock: Clock,
         policy: SessionPolicy,
-        throttle: PasswordGuessThrottle,
+        password_check: PasswordCheck,
+        device_tokens: DeviceTokens,
         security_log: SecurityLog,
     ) -> None:
         self._uow = uow
@@ -75,22 +86,33 @@ class Login:
         self._issuer = issuer
         self._clock = clock
         self._policy = policy
-        self._throttle = throttle
+        self._password_check = password_check
+        self._device_tokens = device_tokens
         self._security_log = security_log
 
     async def __call__(self, command: LoginCommand) -> LoginResult:
         email = collect_field_errors({"email": lambda: Email.parse(command.email)})["email"]
         if not command.password:
             raise ValidationFailed.for_field("password", "must not be empty")
-        await self._throttle.check(email, command.ip)
         async with self._uow() as uow:
             user = await uow.users.get_by_email(email)
-        if user is None:
-            await self._hasher.verify_dummy(command.password)
-            await self._fail(email, None, command.ip, "unknown email")
-        elif not await self._hasher.verify(command.password, user.password_hash):
-            await self._fail(email, user.id, command.ip, "wrong password")
-        await self._throttle.succeeded(email)
+        attempt = PasswordAttempt(
+            email=email,
+            user=user,
+            password=command.password,
+            device_token=command.device_token,
+            ip=command.ip,
+        )
+        if not await self._password_check(attempt) or user is None:
+            self._security_log.record(
+                SecurityEvent(
+                    name="login_failed",
+                    user_id=None if user is None else user.id,
+                    ip=command.ip,
+                    reason="unknown email" if user is None else "wrong password",
+                )
+            )
+            raise InvalidCredentials
 
         upgraded_hash = None
         if self._hasher.needs_rehash(user.password_hash):
@@ -115,16 +137,12 @@ class Login:
                 await uow.users.set_password_hash(user.id, upgraded_hash)
                 user.password_hash = upgraded_hash
             await uow.sessions.add(session)
-        return LoginResult(user=user, tokens=tokens, session_id=session_id)
-
-    async def _fail(
-        self, email: Email, user_id: int | None, ip: str | None, reason: str
-    ) -> NoReturn:
-        await self._throttle.failed(email)
-        self._security_log.record(
-            SecurityEvent(name="login_failed", user_id=user_id, ip=ip, reason=reason)
+        return LoginResult(
+            user=user,
+            tokens=tokens,
+            session_id=session_id,
+            device_token=self._device_tokens.issue(user=user, now=now),
         )
-        raise InvalidCredentials
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -104,6 +104,28 @@ class TokenIssuer(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceClaims:
+    user_id: int
+    email: str
+    device_id: str
+    """Random, new for every token: names the browser or client that logged in."""
+
+
+class DeviceTokens(Protocol):
+    """Signed tokens that a client which logged in keeps (the `deviceToken` cookie), so that
+    its password checks can be counted apart from a stranger's."""
+
+    def issue(self, *, user: User, now: datetime) -> str:
+        """A token naming a new device, bound to the user and their email."""
+        ...
+
+    def read(self, token: str, now: datetime) -> DeviceClaims | None:
+        """The claims of a token this service issued and that has not expired at `now`;
+        None for anything else."""
+        ...
+
+
 class UserRepository(Protocol):
     async def add(self, user: NewUser) -> User:
         """Stores a new user; raises EmailAlreadyRegistered if the email is taken."""
@@ -218,12 +240,11 @@ class RateLimiter(Protocol):
     Shared by every instance of the service when backed by a shared store."""
 
     async def consume(self, key: str, *, limit: int, window: timedelta) -> int | None:
-        """Counts one event. None while the count is within `limit`, else the whole seconds
-        (at least 1) until the window ends."""
+        """Counts one event, atomically: of any number of concurrent calls, at most `limit` in
+        a window get None; every other call gets the whole seconds (at least 1) until the
+        window ends. An event refused is counted too."""
         ...
 
-    async def blocked_for(self, key: str, *, limit: int, window: timedelta) -> int | None:
-        """Like `consume` without counting: None unless `limit` events are already counted."""
+    async def reset(self, key: str, *, limit: int, window: timedelta) -> None:
+        """Forgets the events counted under `key` for this `limit` and `window`."""
         ...
-
-    async def reset(self, key: str) -> None: ...

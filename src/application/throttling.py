@@ -1,61 +1,120 @@
-"""Slowing down password guessing: failed logins per email, auth requests per client."""
+"""Slowing down password guessing: password checks per email (or per device that logged in
+before), auth requests per client network."""
 
 from dataclasses import dataclass
 from datetime import timedelta
+from ipaddress import IPv6Address, ip_address, ip_network
 
-from application.ports import RateLimiter, SecurityEvent, SecurityLog
+from application.ports import (
+    Clock,
+    DeviceTokens,
+    PasswordHasher,
+    RateLimiter,
+    SecurityEvent,
+    SecurityLog,
+)
 from domain.errors import TooManyAttempts
-from domain.users import Email
+from domain.users import Email, User
+
+IPV6_CLIENT_PREFIX = 64
+"""An IPv6 host is handed a whole /64 (RFC 6177): its 2^64 addresses are one client."""
+NO_ADDRESS = "no-address"
+"""The key of clients without an address (a UNIX socket): they share one allowance."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ThrottlePolicy:
     max_failures: int
-    """Failed password checks allowed per email in `failure_window`."""
+    """Password checks that may fail per email (or device) in `failure_window`."""
     failure_window: timedelta
     requests_per_client: int
-    """Requests to the authentication endpoints allowed per client IP in `client_window`."""
+    """Requests to the authentication endpoints allowed per client in `client_window`."""
     client_window: timedelta
 
 
-class PasswordGuessThrottle:
-    """Counts failed password checks per email, known or not, whatever IP they come from.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordAttempt:
+    email: Email
+    user: User | None
+    """The user of `email`, or None when no one has registered it."""
+    password: str
+    device_token: str | None = None
+    """The device cookie the client presented, if any."""
+    ip: str | None = None
 
-    While an email is throttled even the right password is refused, so a guesser learns
-    nothing from the answer; a successful check clears the count."""
+    def __repr__(self) -> str:
+        return f"PasswordAttempt(email={self.email!r}, ip={self.ip!r})"
+
+
+class PasswordCheck:
+    """Checks a password with the guessing limits around it: the one rule that login and
+    password change share.
+
+    - an attempt is counted before its password is verified, by an increment that refuses
+      over the limit, so concurrent guesses cannot exceed it: of 20 at once with a limit of
+      5, at most 5 are verified and the rest get TooManyAttempts (429);
+    - the count is per email, known or not, whatever IP the attempts come from; while it is
+      over the limit even the right password is refused, so a guesser learns nothing;
+    - a client presenting a valid device token of this user (OWASP's device cookies) is
+      counted on that device's own allowance instead, so a stranger's failures cannot lock
+      the owner out of a browser that has logged in before;
+    - an unknown email is verified against a dummy hash, taking the time of a real check;
+    - a right password clears the count it was counted on."""
 
     def __init__(
-        self, limiter: RateLimiter, policy: ThrottlePolicy, security_log: SecurityLog
+        self,
+        limiter: RateLimiter,
+        policy: ThrottlePolicy,
+        hasher: PasswordHasher,
+        device_tokens: DeviceTokens,
+        clock: Clock,
+        security_log: SecurityLog,
     ) -> None:
         self._limiter = limiter
         self._policy = policy
+        self._hasher = hasher
+        self._device_tokens = device_tokens
+        self._clock = clock
         self._security_log = security_log
 
-    async def check(self, email: Email, ip: str | None) -> None:
-        retry_after = await self._limiter.blocked_for(
-            self._key(email), limit=self._policy.max_failures, window=self._policy.failure_window
-        )
+    async def __call__(self, attempt: PasswordAttempt) -> bool:
+        """Whether the password is the user's; raises TooManyAttempts instead when over the
+        limit."""
+        key = self._counted_under(attempt)
+        limit, window = self._policy.max_failures, self._policy.failure_window
+        retry_after = await self._limiter.consume(key, limit=limit, window=window)
         if retry_after is not None:
             self._security_log.record(
-                SecurityEvent(name="login_throttled", ip=ip, reason="too many failures")
+                SecurityEvent(name="login_throttled", ip=attempt.ip, reason="too many failures")
             )
             raise TooManyAttempts(retry_after)
+        if attempt.user is None:
+            await self._hasher.verify_dummy(attempt.password)
+            return False
+        if not await self._hasher.verify(attempt.password, attempt.user.password_hash):
+            return False
+        await self._limiter.reset(key, limit=limit, window=window)
+        return True
 
-    async def failed(self, email: Email) -> None:
-        await self._limiter.consume(
-            self._key(email), limit=self._policy.max_failures, window=self._policy.failure_window
-        )
-
-    async def succeeded(self, email: Email) -> None:
-        await self._limiter.reset(self._key(email))
-
-    @staticmethod
-    def _key(email: Email) -> str:
-        return f"password-failures:{email.value}"
+    def _counted_under(self, attempt: PasswordAttempt) -> str:
+        email_key = f"password-failures:{attempt.email.value}"
+        if attempt.device_token is None or attempt.user is None:
+            return email_key
+        device = self._device_tokens.read(attempt.device_token, self._clock.now())
+        if device is None or (device.user_id, device.email) != (
+            attempt.user.id,
+            attempt.email.value,
+        ):
+            return email_key
+        return f"{email_key}:device:{device.device_id}"
 
 
 class ThrottleClient:
-    """Counts one request of a client to the authentication endpoints."""
+    """Counts one request of a client to the authentication endpoints.
+
+    A client is its IPv4 address, or its IPv6 /64 network (an IPv4-mapped IPv6 address is the
+    IPv4 client it maps). Clients with no address share one allowance rather than going
+    unthrottled."""
 
     def __init__(
         self, limiter: RateLimiter, policy: ThrottlePolicy, security_log: SecurityLog
@@ -64,9 +123,9 @@ class ThrottleClient:
         self._policy = policy
         self._security_log = security_log
 
-    async def __call__(self, ip: str) -> None:
+    async def __call__(self, ip: str | None) -> None:
         retry_after = await self._limiter.consume(
-            f"client:{ip}",
+            f"client:{client_key(ip)}",
             limit=self._policy.requests_per_client,
             window=self._policy.client_window,
         )
@@ -75,3 +134,18 @@ class ThrottleClient:
                 SecurityEvent(name="client_throttled", ip=ip, reason="too many requests")
             )
             raise TooManyAttempts(retry_after)
+
+
+def client_key(ip: str | None) -> str:
+    """What a client's requests are counted under: its IPv4 address or its IPv6 /64."""
+    if ip is None:
+        return NO_ADDRESS
+    try:
+        address = ip_address(ip)
+    except ValueError:
+        return ip  # not an address (a test client's name): counted as given
+    if isinstance(address, IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(address)

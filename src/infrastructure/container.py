@@ -23,19 +23,21 @@ from application.accounts import (
     UpdateProfile,
 )
 from application.authentication import Authenticate, Login, Logout, RefreshTokens, SessionPolicy
-from application.ports import Mailer, PasswordBreachCheck, RateLimiter
+from application.ports import Clock, Mailer, PasswordBreachCheck, RateLimiter
 from application.sessions import ListSessions, PurgeExpiredSessions, RevokeSession
-from application.throttling import PasswordGuessThrottle, ThrottleClient, ThrottlePolicy
+from application.throttling import PasswordCheck, ThrottleClient, ThrottlePolicy
 from domain.users import BCRYPT_MAX_PASSWORD_BYTES, PasswordPolicy
 from infrastructure.mail.directory import DirectoryMailer
 from infrastructure.mail.smtp import SmtpMailer
 from infrastructure.persistence.database import Database, open_database
 from infrastructure.persistence.health import DatabaseProbe
-from infrastructure.ratelimit.memory import InMemoryRateLimiter
-from infrastructure.ratelimit.redis import create_redis_rate_limiter
+from infrastructure.ratelimit.fixed_window import FixedWindowLimiter
+from infrastructure.ratelimit.memory import InMemoryStorage
+from infrastructure.ratelimit.redis import redis_storage
 from infrastructure.security.breached_passwords import NoBreachCheck, PwnedPasswordsCheck
 from infrastructure.security.clock import SystemClock
 from infrastructure.security.common_passwords import load_common_passwords
+from infrastructure.security.device_tokens import JwtDeviceTokens
 from infrastructure.security.events import LoggingSecurityLog
 from infrastructure.security.hashers import ThreadedPasswordHasher
 from infrastructure.security.tokens import JwtTokenIssuer
@@ -63,16 +65,13 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
         await database.close()
 
 
-async def rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
+async def rate_limiter(settings: Settings, clock: Clock) -> AsyncIterator[RateLimiter]:
     """Redis when configured, so that every instance shares the counts; else this process."""
     if not settings.redis_url:
-        yield InMemoryRateLimiter()
+        yield FixedWindowLimiter(InMemoryStorage(clock), clock)
         return
-    limiter = create_redis_rate_limiter(settings.redis_url)
-    try:
-        yield limiter
-    finally:
-        await limiter.aclose()
+    async with redis_storage(settings.redis_url, key_prefix=settings.redis_key_prefix) as storage:
+        yield FixedWindowLimiter(storage, clock)
 
 
 async def password_breach_check(settings: Settings) -> AsyncIterator[PasswordBreachCheck]:
@@ -110,7 +109,7 @@ class Adapters(containers.DeclarativeContainer):
     database = providers.Resource(database, settings)
     uow = database.provided.unit_of_work
     database_probe = providers.Singleton(DatabaseProbe, database)
-    rate_limiter = providers.Resource(rate_limiter, settings)
+    rate_limiter = providers.Resource(rate_limiter, settings, clock)
     password_breach_check = providers.Resource(password_breach_check, settings)
     mailer = providers.Singleton(mailer, settings)
     hasher = providers.Singleton(
@@ -124,6 +123,13 @@ class Adapters(containers.DeclarativeContainer):
         refresh_secret=settings.provided.refresh_token_secret,
         access_ttl=settings.provided.access_token_expiry,
         refresh_ttl=settings.provided.refresh_token_expiry,
+        issuer=settings.provided.jwt_issuer,
+        audience=settings.provided.jwt_audience,
+    )
+    device_tokens = providers.Singleton(
+        JwtDeviceTokens,
+        secret=settings.provided.refresh_token_secret,
+        ttl=settings.provided.device_token_expiry,
         issuer=settings.provided.jwt_issuer,
         audience=settings.provided.jwt_audience,
     )
@@ -148,10 +154,13 @@ class UseCases(containers.DeclarativeContainer):
 
     adapters = providers.DependenciesContainer()
 
-    password_throttle = providers.Singleton(
-        PasswordGuessThrottle,
+    password_check = providers.Singleton(
+        PasswordCheck,
         adapters.rate_limiter,
         adapters.throttle_policy,
+        adapters.hasher,
+        adapters.device_tokens,
+        adapters.clock,
         adapters.security_log,
     )
     register_user = providers.Singleton(
@@ -169,7 +178,8 @@ class UseCases(containers.DeclarativeContainer):
         adapters.token_issuer,
         adapters.clock,
         adapters.session_policy,
-        password_throttle,
+        password_check,
+        adapters.device_tokens,
         adapters.security_log,
     )
     refresh_tokens = providers.Singleton(
@@ -194,7 +204,7 @@ class UseCases(containers.DeclarativeContainer):
         adapters.password_policy,
         adapters.token_issuer,
         adapters.clock,
-        password_throttle,
+        password_check,
         adapters.security_log,
         adapters.password_breach_check,
     )

@@ -146,12 +146,17 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     tokens_in_body: bool = True
     redis_url: str | None = field(default=None, repr=False)
+    redis_key_prefix: str = "authsvc"
+    """Starts every key the service writes to Redis, so that deployments (and test runs)
+    sharing one Redis keep their counts apart."""
     jwt_issuer: str = "authsvc"
     jwt_audience: str = "authsvc"
     refresh_reuse_grace: timedelta = timedelta(seconds=10)
     session_max_lifetime: timedelta = timedelta(days=30)
     login_max_failures: int = 5
     login_failure_window: timedelta = timedelta(minutes=15)
+    device_token_expiry: timedelta = timedelta(days=90)
+    """How long the `deviceToken` cookie a login sets keeps its device on its own allowance."""
     auth_rate_limit: RateLimit = DEFAULT_AUTH_RATE_LIMIT
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     pwned_passwords_url: str | None = None
@@ -226,9 +231,16 @@ class Settings:
             _check_origin(origin)
         _require(
             self.redis_url is None
-            or urlsplit(self.redis_url).scheme in ("redis", "rediss", "unix"),
+            or urlsplit(self.redis_url).scheme in ("redis", "rediss", "unix", "redis+sentinel"),
             "REDIS_URL",
-            "must be a redis://, rediss:// or unix:// URL",
+            "must be a redis://, rediss://, unix:// or redis+sentinel:// URL",
+        )
+        _require(
+            bool(self.redis_key_prefix)
+            and self.redis_key_prefix.isprintable()
+            and not any(character.isspace() for character in self.redis_key_prefix),
+            "REDIS_KEY_PREFIX",
+            "must be non-empty, without spaces or control characters",
         )
         _require(
             self.pwned_passwords_url is None or _is_web_url(self.pwned_passwords_url),
@@ -244,6 +256,11 @@ class Settings:
             "must be 0 or more",
         )
         _require(self.login_max_failures >= 1, "LOGIN_MAX_FAILURES", "must be at least 1")
+        _require(
+            self.device_token_expiry >= timedelta(minutes=1),
+            "DEVICE_TOKEN_EXPIRY",
+            "must be at least 1m",
+        )
         _require(
             self.log_level in _LOG_LEVELS, "LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}"
         )
@@ -410,12 +427,14 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "CORS_ORIGINS": ("cors_origins", _items),
     "TOKENS_IN_BODY": ("tokens_in_body", _boolean),
     "REDIS_URL": ("redis_url", str),
+    "REDIS_KEY_PREFIX": ("redis_key_prefix", str),
     "JWT_ISSUER": ("jwt_issuer", str),
     "JWT_AUDIENCE": ("jwt_audience", str),
     "REFRESH_REUSE_GRACE_SECONDS": ("refresh_reuse_grace", _whole_seconds),
     "SESSION_MAX_LIFETIME": ("session_max_lifetime", parse_duration),
     "LOGIN_MAX_FAILURES": ("login_max_failures", _integer),
     "LOGIN_FAILURE_WINDOW": ("login_failure_window", parse_duration),
+    "DEVICE_TOKEN_EXPIRY": ("device_token_expiry", parse_duration),
     "AUTH_RATE_LIMIT": ("auth_rate_limit", parse_rate),
     "TRUSTED_PROXIES": ("trusted_proxies", _networks),
     "PWNED_PASSWORDS_URL": ("pwned_passwords_url", str),

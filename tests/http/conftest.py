@@ -15,7 +15,7 @@ import base64
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import httpx
 import pytest
+from dependency_injector import providers
 from litestar import Litestar
 
 from infrastructure.container import Container
@@ -143,9 +144,12 @@ async def serve(
 
 
 class ClientFactory(Protocol):
-    async def __call__(self, *, cookies: bool = True, **env: str) -> httpx.AsyncClient:
+    async def __call__(
+        self, *, cookies: bool = True, adapters: Mapping[str, object] | None = None, **env: str
+    ) -> httpx.AsyncClient:
         """A client on the app built from the test settings with `env` on top. With
-        `cookies=False` the client keeps no cookies: it sends only the tokens given to it."""
+        `cookies=False` the client keeps no cookies: it sends only the tokens given to it.
+        `adapters` replace the service's adapters of those names (a clock, a hasher)."""
         ...
 
 
@@ -165,9 +169,14 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 async def make_client(database_url: str) -> AsyncIterator[ClientFactory]:
     async with AsyncExitStack() as stack:
 
-        async def make(*, cookies: bool = True, **env: str) -> httpx.AsyncClient:
+        async def make(
+            *, cookies: bool = True, adapters: Mapping[str, object] | None = None, **env: str
+        ) -> httpx.AsyncClient:
             settings = Settings.from_env(base_env(database_url) | env, env_file=None)
-            return await serve(stack, Container(settings=settings), cookies=cookies)
+            container = Container(settings=settings)
+            for name, adapter in (adapters or {}).items():
+                getattr(container.adapters, name).override(providers.Object(adapter))
+            return await serve(stack, container, cookies=cookies)
 
         yield make
 

@@ -1,41 +1,44 @@
-"""Throttling through the API: failed logins per email, auth requests per client IP, in process
-and in Redis (`TEST_REDIS_URL`, default redis://127.0.0.1:6379/15).
+"""Throttling through the API: failed logins per email (or per device), auth requests per
+client IP, in process and in Redis (`TEST_REDIS_URL`, default redis://127.0.0.1:6379/15).
 
-The service keeps its Redis counters under the fixed prefix `authsvc:rl:`; only tests use the
-test database, so its keys under that prefix are deleted before and after each Redis test.
+Each Redis test runs under a REDIS_KEY_PREFIX of its own, whose keys are deleted afterwards.
 The test client's peer address is httpx.ASGITransport's default, 127.0.0.1."""
 
 import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from tests.databases import delete_keys, reachable_redis, redis_server_url
+from infrastructure.security.hashers import ThreadedPasswordHasher
+from tests.databases import RedisNamespace, delete_keys, redis_namespace
+from tests.fakes import CountingHasher, FixedClock
 from tests.http.conftest import (
     PASSWORD,
     ClientFactory,
     login,
     register,
+    set_cookies,
 )
 
-RATE_LIMIT_KEYS = "authsvc:rl:*"
 PEER = "127.0.0.1"
 MAX_FAILURES = 3
-WINDOW_SECONDS = 2
 WRONG_PASSWORD = "not the right password"
 PROXIED = {"TRUSTED_PROXIES": f"{PEER}/32"}
 
 
 @pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    """The test Redis, without rate-limit keys before and after the test."""
-    async with reachable_redis() as client:
-        await delete_keys(client, RATE_LIMIT_KEYS)
-        yield redis_server_url()
-        await delete_keys(client, RATE_LIMIT_KEYS)
+async def redis() -> AsyncIterator[RedisNamespace]:
+    """The test Redis, under a key prefix of this test's own."""
+    async with redis_namespace() as namespace:
+        yield namespace
+
+
+def redis_settings(redis: RedisNamespace) -> dict[str, str]:
+    return {"REDIS_URL": redis.url, "REDIS_KEY_PREFIX": redis.key_prefix}
 
 
 @pytest.fixture(
@@ -48,7 +51,7 @@ def store(request: pytest.FixtureRequest) -> dict[str, str]:
     """Where the counters live: the settings that choose it."""
     if request.param == "memory":
         return {}
-    return {"REDIS_URL": request.getfixturevalue("redis_url")}
+    return redis_settings(request.getfixturevalue("redis"))
 
 
 def from_ip(ip: str) -> dict[str, str]:
@@ -156,19 +159,34 @@ async def test_the_email_limit_is_per_normalized_email(
 # Waiting out a window is database-independent; SQLite alone keeps the suite quick.
 @pytest.mark.parametrize("database_url", [pytest.param("sqlite", id="sqlite")], indirect=True)
 async def test_after_the_window_the_right_password_works_again(
-    make_client: ClientFactory, store: dict[str, str], started: float
+    make_client: ClientFactory, started: float
 ) -> None:
-    client = await make_client(
-        LOGIN_MAX_FAILURES=str(MAX_FAILURES), LOGIN_FAILURE_WINDOW=f"{WINDOW_SECONDS}s", **store
-    )
+    clock = FixedClock(current=datetime.now(UTC))
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), adapters={"clock": clock})
     await register(client)
-    await login(client, password=WRONG_PASSWORD)
-    window_started_before = time.monotonic()
-    for _ in range(MAX_FAILURES - 1):
+    for _ in range(MAX_FAILURES):
         await login(client, password=WRONG_PASSWORD)
-    assert_throttled(await login(client), window=WINDOW_SECONDS, opened_after=started)
+    assert_throttled(await login(client), window=15 * 60, opened_after=started)
 
-    await asyncio.sleep(window_started_before + WINDOW_SECONDS + 0.1 - time.monotonic())
+    clock.advance(timedelta(minutes=15))
+    response = await login(client)
+
+    assert response.status_code == 200
+
+
+# Redis ends a window by its own clock: the test ends it by expiring the keys.
+@pytest.mark.redis
+@pytest.mark.parametrize("database_url", [pytest.param("sqlite", id="sqlite")], indirect=True)
+async def test_after_the_window_ends_in_redis_the_right_password_works_again(
+    make_client: ClientFactory, redis: RedisNamespace
+) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **redis_settings(redis))
+    await register(client)
+    for _ in range(MAX_FAILURES):
+        await login(client, password=WRONG_PASSWORD)
+    assert (await login(client)).status_code == 429
+
+    await delete_keys(redis.client, f"{redis.key_prefix}:*")
     response = await login(client)
 
     assert response.status_code == 200
@@ -192,9 +210,9 @@ async def test_a_successful_login_resets_the_count(
 
 @pytest.mark.redis
 async def test_instances_sharing_redis_share_the_email_count(
-    make_client: ClientFactory, redis_url: str, started: float
+    make_client: ClientFactory, redis: RedisNamespace, started: float
 ) -> None:
-    settings = {"LOGIN_MAX_FAILURES": str(MAX_FAILURES), "REDIS_URL": redis_url}
+    settings = {"LOGIN_MAX_FAILURES": str(MAX_FAILURES), **redis_settings(redis)}
     first, second = await make_client(**settings), await make_client(**settings)
     await register(first)
     for instance in (first, second, first):
@@ -203,6 +221,22 @@ async def test_instances_sharing_redis_share_the_email_count(
     response = await login(second)
 
     assert_throttled(response, window=15 * 60, opened_after=started)
+
+
+@pytest.mark.redis
+async def test_deployments_with_other_key_prefixes_count_apart(
+    make_client: ClientFactory, redis: RedisNamespace
+) -> None:
+    settings = {"LOGIN_MAX_FAILURES": str(MAX_FAILURES), "REDIS_URL": redis.url}
+    first = await make_client(**settings, REDIS_KEY_PREFIX=redis.key_prefix)
+    second = await make_client(**settings, REDIS_KEY_PREFIX=f"{redis.key_prefix}:other")
+    await register(first)
+    for _ in range(MAX_FAILURES):
+        await login(first, password=WRONG_PASSWORD)
+
+    response = await login(second)
+
+    assert response.status_code == 200
 
 
 async def test_instances_without_redis_count_on_their_own(make_client: ClientFactory) -> None:
@@ -360,5 +394,126 @@ async def test_addresses_a_client_prepends_to_x_forwarded_for_are_not_believed(
     await auth_requests(client, 5, ip="198.51.100.1, 203.0.113.7")
 
     response = await login_from(client, "198.51.100.2, 203.0.113.7", password=WRONG_PASSWORD)
+
+    assert_throttled(response, window=60, opened_after=started)
+
+
+CONCURRENT_GUESSES = 20
+
+
+async def test_concurrent_wrong_passwords_are_counted_before_they_are_verified(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    hasher = CountingHasher(ThreadedPasswordHasher(algorithm="bcrypt", bcrypt_rounds=4))
+    client = await make_client(LOGIN_MAX_FAILURES="5", adapters={"hasher": hasher}, **store)
+    await register(client)
+    hasher.verifications = 0
+
+    responses = await asyncio.gather(
+        *(login(client, password=f"guess number {n}") for n in range(CONCURRENT_GUESSES))
+    )
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [401] * 5 + [429] * (CONCURRENT_GUESSES - 5)
+    assert hasher.verifications == 5
+
+
+# Device cookies: a login sets one; presented with a login of the same email, the attempt is
+# counted on the device's own allowance.
+
+
+async def test_a_login_sets_a_signed_http_only_device_cookie(make_client: ClientFactory) -> None:
+    client = await make_client(DEVICE_TOKEN_EXPIRY="30d")
+    await register(client)
+
+    response = await login(client)
+
+    device = set_cookies(response)["deviceToken"]
+    assert device.value.count(".") == 2
+    assert device.attributes == {
+        "httponly": True,
+        "secure": True,
+        "samesite": "lax",
+        "path": "/users",
+        "max-age": str(30 * 24 * 3600),
+    }
+
+
+async def test_a_strangers_failures_do_not_lock_out_a_browser_that_logged_in_before(
+    make_client: ClientFactory, store: dict[str, str]
+) -> None:
+    owner = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
+    await register(owner)
+    assert (await login(owner)).status_code == 200
+    stranger = await make_client(cookies=False, LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
+    for _ in range(MAX_FAILURES):
+        await login(stranger, password=WRONG_PASSWORD)
+    assert (await login(stranger)).status_code == 429
+
+    response = await login(owner)
+
+    assert response.status_code == 200
+
+
+async def test_the_device_cookie_of_another_email_does_not_help(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES))
+    await register(client, email="mallory@example.com")
+    assert (await login(client, email="mallory@example.com")).status_code == 200
+    await register(client)
+    for _ in range(MAX_FAILURES):
+        await login(client, password=WRONG_PASSWORD)
+
+    response = await login(client)
+
+    assert response.status_code == 429
+
+
+async def test_a_device_cookie_has_an_allowance_of_its_own(make_client: ClientFactory) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES))
+    await register(client)
+    assert (await login(client)).status_code == 200
+    for _ in range(MAX_FAILURES):
+        assert (await login(client, password=WRONG_PASSWORD)).status_code == 401
+
+    response = await login(client)
+
+    assert response.status_code == 429
+
+
+async def test_logout_keeps_the_device_cookie(make_client: ClientFactory) -> None:
+    client = await make_client()
+    await register(client)
+    await login(client)
+
+    response = await client.post("/users/logout")
+
+    assert response.status_code == 200
+    assert "deviceToken" not in set_cookies(response)
+    assert client.cookies.get("deviceToken", path="/users")
+
+
+async def test_an_ipv6_client_is_counted_per_64_network(
+    make_client: ClientFactory, store: dict[str, str], started: float
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute", **PROXIED, **store)
+    for host in range(1, 6):
+        await auth_requests(client, 1, ip=f"2001:db8:1:2::{host}")
+
+    throttled = await login_from(client, "2001:db8:1:2:ffff::1", password=WRONG_PASSWORD)
+    other_network = await login_from(client, "2001:db8:1:3::1", password=WRONG_PASSWORD)
+
+    assert_throttled(throttled, window=60, opened_after=started)
+    assert other_network.status_code == 401
+
+
+async def test_an_ipv4_mapped_address_is_the_ipv4_client(
+    make_client: ClientFactory, started: float
+) -> None:
+    client = await make_client(AUTH_RATE_LIMIT="5/minute", **PROXIED)
+    await auth_requests(client, 5, ip="203.0.113.7")
+
+    response = await login_from(client, "::ffff:203.0.113.7", password=WRONG_PASSWORD)
 
     assert_throttled(response, window=60, opened_after=started)

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio
 
-from infrastructure.ratelimit.redis import DEFAULT_KEY_PREFIX
-from tests.databases import redis_namespace, sqlite_url
+from tests.databases import RedisNamespace, redis_namespace, sqlite_url
 from tests.system.processes import (
     PASSWORD,
     ServerProcess,
@@ -39,23 +37,12 @@ SHUTDOWN_LOGINS = 6
 SHUTDOWN_LIMIT_SECONDS = 10.0
 
 
-async def delete_rate_limit_keys(client: redis.asyncio.Redis) -> None:
-    """The service's own prefix: its keys are not namespaced per test."""
-    keys = [key async for key in client.scan_iter(match=f"{DEFAULT_KEY_PREFIX}*", count=1000)]
-    if keys:
-        await client.delete(*keys)
-
-
 @pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
+async def redis() -> AsyncIterator[RedisNamespace]:
     """The Redis of TEST_REDIS_URL (skipped or failed as the rate limiter's contract tests
-    decide when it is unreachable), with no rate-limit counts before or after the test."""
+    decide when it is unreachable), under a key prefix of this test's own."""
     async with redis_namespace() as namespace:
-        await delete_rate_limit_keys(namespace.client)
-        try:
-            yield namespace.url
-        finally:
-            await delete_rate_limit_keys(namespace.client)
+        yield namespace
 
 
 @pytest.fixture
@@ -66,12 +53,13 @@ async def mysql_url(tmp_path: Path) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def instances(
-    redis_url: str, mysql_url: str, tmp_path: Path
+    redis: RedisNamespace, mysql_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[ServerProcess, ServerProcess]]:
     """A and B: one database, one Redis, one pair of secrets, two processes and ports."""
     env = environment(
         DATABASE_URL=mysql_url,
-        REDIS_URL=redis_url,
+        REDIS_URL=redis.url,
+        REDIS_KEY_PREFIX=redis.key_prefix,
         REFRESH_REUSE_GRACE_SECONDS="0",
         LOGIN_MAX_FAILURES=str(MAX_FAILURES),
         AUTH_RATE_LIMIT="10000/minute",

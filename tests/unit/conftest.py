@@ -1,4 +1,3 @@
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
@@ -11,7 +10,9 @@ from application.throttling import ThrottlePolicy
 from domain.users import Email, PasswordPolicy, User
 from infrastructure.container import Services, UseCases, resolve
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
-from infrastructure.ratelimit.memory import InMemoryRateLimiter
+from infrastructure.ratelimit.fixed_window import FixedWindowLimiter
+from infrastructure.ratelimit.memory import InMemoryStorage
+from infrastructure.security.device_tokens import JwtDeviceTokens
 from tests.fakes import (
     FakeHasher,
     FakeTokenIssuer,
@@ -24,10 +25,6 @@ PASSWORD = "correct horse battery"
 BREACHED_PASSWORD = "P@ssw0rd-of-a-breach"
 
 
-def seconds_of(clock: FixedClock) -> Callable[[], float]:
-    return lambda: clock.now().timestamp()
-
-
 class FakeAdapters(containers.DeclarativeContainer):
     """What the use cases run over in a unit test: memory for the database, and fakes for the
     ports whose real adapters are slow or time-bound."""
@@ -35,7 +32,16 @@ class FakeAdapters(containers.DeclarativeContainer):
     store = providers.Singleton(InMemoryStore)
     uow = providers.Factory(InMemoryUnitOfWork, store).provider
     clock = providers.Singleton(FixedClock)
-    rate_limiter = providers.Singleton(InMemoryRateLimiter, providers.Callable(seconds_of, clock))
+    rate_limiter = providers.Singleton(
+        FixedWindowLimiter, providers.Singleton(InMemoryStorage, clock), clock
+    )
+    device_tokens = providers.Singleton(
+        JwtDeviceTokens,
+        secret="a device token secret of 32 bytes or more",
+        ttl=timedelta(days=90),
+        issuer="authsvc",
+        audience="authsvc",
+    )
     hasher = providers.Singleton(FakeHasher)
     token_issuer = providers.Singleton(FakeTokenIssuer)
     security_log = providers.Singleton(RecordingSecurityLog)

@@ -1,13 +1,11 @@
 """Fixed-window counters in process memory, for a single instance and for tests."""
 
 import heapq
-import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
-from application.ports import RateLimiter
+from limits.aio.storage import Storage
+
+from application.ports import Clock
 
 
 @dataclass(slots=True)
@@ -16,20 +14,24 @@ class _Window:
     ends_at: float
 
 
-class InMemoryRateLimiter(RateLimiter):
-    """Counts per key in this process only; each instance of the service keeps its own counts.
+class InMemoryStorage(Storage):
+    """A `limits` storage for the fixed window strategy whose time is the Clock port's.
 
-    Memory stays bounded: every call first drops the windows that have ended (a heap ordered by
-    end time finds them in O(log n) each), so the limiter holds only the keys first seen within
-    the longest window in use, and the heap at most one entry per window started in that time.
-    A client spraying random emails therefore adds at most as many keys as the per-IP limit
-    lets it send in that window. Keys are kept as given: they never leave the process, and
-    callers build them from length-limited values (an email is at most 100 characters).
+    limits' own MemoryStorage is not used because it reads `time.time()` wherever it looks at
+    a window: a test could only sleep through a window, never move a clock past it. It also
+    sweeps every key in a background task; here memory stays bounded without one: every call
+    first drops the windows that have ended (a heap ordered by end time finds them in
+    O(log n) each), so the storage holds only the keys first seen within the longest window in
+    use. A client spraying random emails therefore adds at most as many keys as the per-IP
+    limit lets it send in that window.
 
     Nothing awaits inside a call, so each call is atomic on the event loop."""
 
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self._now = now
+    STORAGE_SCHEME = None
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self._clock = clock
         self._windows: dict[str, _Window] = {}
         self._endings: list[tuple[float, str]] = []
         """(end time, key) of every window started and not yet dropped, earliest first."""
@@ -38,38 +40,50 @@ class InMemoryRateLimiter(RateLimiter):
         """How many keys have a window open (as of the last call)."""
         return len(self._windows)
 
-    async def consume(self, key: str, *, limit: int, window: timedelta) -> int | None:
+    @property
+    def base_exceptions(self) -> tuple[type[Exception], ...]:
+        return ()
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = self._now()
-        self._drop_ended(now)
         current = self._windows.get(key)
         if current is None:
-            current = _Window(count=0, ends_at=now + window.total_seconds())
+            current = _Window(count=0, ends_at=now + expiry)
             self._windows[key] = current
             heapq.heappush(self._endings, (current.ends_at, key))
-        current.count += 1
-        if current.count <= limit:
-            return None
-        return _whole_seconds(current.ends_at - now)
+        current.count += amount
+        return current.count
 
-    async def blocked_for(self, key: str, *, limit: int, window: timedelta) -> int | None:
-        now = self._now()
-        self._drop_ended(now)
+    async def get(self, key: str) -> int:
+        self._now()
         current = self._windows.get(key)
-        if current is None or current.count < limit:
-            return None
-        return _whole_seconds(current.ends_at - now)
+        return 0 if current is None else current.count
 
-    async def reset(self, key: str) -> None:
+    async def get_expiry(self, key: str) -> float:
+        now = self._now()
+        current = self._windows.get(key)
+        return now if current is None else current.ends_at
+
+    async def clear(self, key: str) -> None:
         self._windows.pop(key, None)
 
-    def _drop_ended(self, now: float) -> None:
+    async def check(self) -> bool:
+        return True
+
+    async def reset(self) -> int | None:
+        count = len(self._windows)
+        self._windows.clear()
+        self._endings.clear()
+        return count
+
+    def _now(self) -> float:
+        """The clock's time in Unix seconds, as limits states window ends, once the windows
+        that ended by then are dropped."""
+        now = self._clock.now().timestamp()
         while self._endings and self._endings[0][0] <= now:
             _, key = heapq.heappop(self._endings)
             current = self._windows.get(key)
-            # After a reset the key may have started a newer window that is still open.
+            # After a clear the key may have started a newer window that is still open.
             if current is not None and current.ends_at <= now:
                 del self._windows[key]
-
-
-def _whole_seconds(remaining: float) -> int:
-    return max(1, math.ceil(remaining))
+        return now

@@ -47,7 +47,9 @@ def create_app(container: Container) -> Litestar:
                 use_cases=use_cases,
                 database_probe=await provided(container.adapters.database_probe),
                 token_cookies=TokenCookies(
-                    secure=settings.cookie_secure, samesite=settings.cookie_samesite
+                    secure=settings.cookie_secure,
+                    samesite=settings.cookie_samesite,
+                    device_max_age=int(settings.device_token_expiry.total_seconds()),
                 ),
                 tokens_in_body=settings.tokens_in_body,
             )

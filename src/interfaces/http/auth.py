@@ -14,6 +14,9 @@ ACCESS_COOKIE = "accessToken"
 REFRESH_COOKIE = "refreshToken"
 # The refresh token is only ever needed by /users/refresh-token and /users/logout.
 REFRESH_COOKIE_PATH = "/users"
+DEVICE_COOKIE = "deviceToken"
+# Read by login and change-password only, both under /users.
+DEVICE_COOKIE_PATH = "/users"
 TOKEN_CHARACTERS: Final = re.compile(r"[A-Za-z0-9_.-]+")
 """What a JWT is made of (base64url segments and dots): a cookie value that needs no quoting."""
 
@@ -33,6 +36,11 @@ def refresh_token_of(request: Request[Any, Any, Any], from_body: str | None) -> 
     return request.cookies.get(REFRESH_COOKIE) or from_body or None
 
 
+def device_token_of(request: Request[Any, Any, Any]) -> str | None:
+    """The `deviceToken` cookie that an earlier login on this client set."""
+    return request.cookies.get(DEVICE_COOKIE) or None
+
+
 def user_agent(request: Request[Any, Any, Any]) -> str | None:
     return request.headers.get("user-agent")
 
@@ -41,9 +49,12 @@ class TokenCookies:
     """Both cookies are HttpOnly, SameSite=Lax unless configured otherwise; clearing repeats
     every attribute but the value and lifetime, or browsers keep the original cookie."""
 
-    def __init__(self, *, secure: bool, samesite: CookieSameSite = "lax") -> None:
+    def __init__(
+        self, *, secure: bool, samesite: CookieSameSite = "lax", device_max_age: int = 0
+    ) -> None:
         self._secure = secure
         self._samesite = samesite
+        self._device_max_age = device_max_age
 
     def set(self, tokens: TokenPair) -> list[Cookie]:
         return [
@@ -52,6 +63,11 @@ class TokenCookies:
                 REFRESH_COOKIE, tokens.refresh_token, REFRESH_COOKIE_PATH, tokens.refresh_expires_in
             ),
         ]
+
+    def device(self, token: str) -> Cookie:
+        """The device cookie a login sets. Logging out leaves it: it names the browser, which
+        has logged in before, not a session."""
+        return self._cookie(DEVICE_COOKIE, token, DEVICE_COOKIE_PATH, self._device_max_age)
 
     def clear(self) -> list[Cookie]:
         return [

@@ -22,7 +22,7 @@ from application.ports import TokenPair
 from application.sessions import ListSessionsQuery, RevokeSessionCommand
 from domain.errors import NotAuthenticated
 from domain.users import UNSET, Unset
-from interfaces.http.auth import access_token_of, refresh_token_of, user_agent
+from interfaces.http.auth import access_token_of, device_token_of, refresh_token_of, user_agent
 from interfaces.http.guards import THROTTLED, client_ip
 from interfaces.http.openapi import (
     ACCESS_OR_REFRESH_TOKEN,
@@ -125,6 +125,7 @@ class UserController(Controller):
                 password=data.password,
                 user_agent=user_agent(request),
                 ip=client_ip(request),
+                device_token=device_token_of(request),
             )
         )
         view = LoginView(user=UserView.of(result.user))
@@ -133,7 +134,10 @@ class UserController(Controller):
             view.refresh_token = result.tokens.refresh_token
         return Response(
             Envelope(200, view, "User logged in successfully"),
-            cookies=wired.token_cookies.set(result.tokens),
+            cookies=[
+                *wired.token_cookies.set(result.tokens),
+                wired.token_cookies.device(result.device_token),
+            ],
             headers=NO_STORE,
         )
 
@@ -233,6 +237,7 @@ class UserController(Controller):
                 current_password=data.current_password,
                 new_password=data.new_password,
                 ip=client_ip(request),
+                device_token=device_token_of(request),
             )
         )
         return _tokens_response(tokens, "Password changed", wired)

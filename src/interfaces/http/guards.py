@@ -104,7 +104,6 @@ def _refuse_cross_site(connection: Connection) -> None:
 
 
 async def _throttle_client(connection: Connection) -> None:
-    """Counts the request against its client's allowance for the authentication endpoints."""
-    ip = client_ip(connection)
-    if ip is not None:
-        await wiring(connection).use_cases.throttle_client(ip)
+    """Counts the request against its client's allowance for the authentication endpoints
+    (clients with no address, on a UNIX socket, included)."""
+    await wiring(connection).use_cases.throttle_client(client_ip(connection))
