@@ -23,6 +23,7 @@ async def test_delete_answers_200_and_clears_both_cookies(client: httpx.AsyncCli
     cookies = set_cookies(response)
     assert cookies["accessToken"].attributes == cleared_cookie_attributes("/")
     assert cookies["refreshToken"].attributes == cleared_cookie_attributes("/users")
+    assert cookies["deviceToken"].attributes == cleared_cookie_attributes("/users")
     assert not client.cookies
 
 

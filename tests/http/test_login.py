@@ -39,7 +39,7 @@ async def test_login_sets_both_cookies_with_their_exact_attributes(
 
     cookies = set_cookies(response)
     tokens = response.json()["data"]
-    assert cookies.keys() == {"accessToken", "refreshToken"}
+    assert cookies.keys() == {"accessToken", "refreshToken", "deviceToken"}
     assert cookies["accessToken"].value == tokens["accessToken"]
     assert cookies["accessToken"].attributes == {
         "httponly": True,
@@ -154,7 +154,7 @@ async def test_without_tokens_in_body_only_the_cookies_carry_them(
 
     assert response.status_code == 200
     assert response.json()["data"].keys() == {"user"}
-    assert set_cookies(response).keys() == {"accessToken", "refreshToken"}
+    assert set_cookies(response).keys() == {"accessToken", "refreshToken", "deviceToken"}
     assert (await client.get("/users/profile")).status_code == 200
 
 

@@ -17,6 +17,7 @@ from infrastructure.security.hashers import ThreadedPasswordHasher
 from tests.databases import RedisNamespace, delete_keys, redis_namespace
 from tests.fakes import CountingHasher, FixedClock
 from tests.http.conftest import (
+    EMAIL,
     PASSWORD,
     ClientFactory,
     login,
@@ -66,6 +67,14 @@ async def login_from(
     )
 
 
+async def fail_logins(
+    client: httpx.AsyncClient, times: int = MAX_FAILURES, *, email: str = EMAIL
+) -> None:
+    """`times` logins of `email` with a wrong password, each a plain 401."""
+    for _ in range(times):
+        assert (await login(client, email=email, password=WRONG_PASSWORD)).status_code == 401
+
+
 @pytest.fixture
 def started() -> float:
     """The time before the test's first request: any window it meets opened after it."""
@@ -93,8 +102,7 @@ async def test_after_the_allowed_failures_even_the_right_password_is_429(
 ) -> None:
     client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
     await register(client)
-    for _ in range(MAX_FAILURES):
-        assert (await login(client, password=WRONG_PASSWORD)).status_code == 401
+    await fail_logins(client)
 
     response = await login(client)
 
@@ -106,8 +114,7 @@ async def test_the_failures_before_the_limit_are_plain_401s(
 ) -> None:
     client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
     await register(client)
-    for _ in range(MAX_FAILURES - 1):
-        await login(client, password=WRONG_PASSWORD)
+    await fail_logins(client, MAX_FAILURES - 1)
 
     response = await login(client)
 
@@ -118,8 +125,7 @@ async def test_an_unknown_email_is_throttled_like_a_known_one(
     make_client: ClientFactory, store: dict[str, str], started: float
 ) -> None:
     client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
-    for _ in range(MAX_FAILURES):
-        await login(client, email="nobody@example.com", password=WRONG_PASSWORD)
+    await fail_logins(client, email="nobody@example.com")
 
     response = await login(client, email="nobody@example.com", password=WRONG_PASSWORD)
 
@@ -164,8 +170,7 @@ async def test_after_the_window_the_right_password_works_again(
     clock = FixedClock(current=datetime.now(UTC))
     client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), adapters={"clock": clock})
     await register(client)
-    for _ in range(MAX_FAILURES):
-        await login(client, password=WRONG_PASSWORD)
+    await fail_logins(client)
     assert_throttled(await login(client), window=15 * 60, opened_after=started)
 
     clock.advance(timedelta(minutes=15))
@@ -182,8 +187,7 @@ async def test_after_the_window_ends_in_redis_the_right_password_works_again(
 ) -> None:
     client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **redis_settings(redis))
     await register(client)
-    for _ in range(MAX_FAILURES):
-        await login(client, password=WRONG_PASSWORD)
+    await fail_logins(client)
     assert (await login(client)).status_code == 429
 
     await delete_keys(redis.client, f"{redis.key_prefix}:*")
@@ -197,11 +201,9 @@ async def test_a_successful_login_resets_the_count(
 ) -> None:
     client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
     await register(client)
-    for _ in range(MAX_FAILURES - 1):
-        await login(client, password=WRONG_PASSWORD)
+    await fail_logins(client, MAX_FAILURES - 1)
     assert (await login(client)).status_code == 200
-    for _ in range(MAX_FAILURES - 1):
-        await login(client, password=WRONG_PASSWORD)
+    await fail_logins(client, MAX_FAILURES - 1)
 
     response = await login(client)
 
@@ -231,8 +233,7 @@ async def test_deployments_with_other_key_prefixes_count_apart(
     first = await make_client(**settings, REDIS_KEY_PREFIX=redis.key_prefix)
     second = await make_client(**settings, REDIS_KEY_PREFIX=f"{redis.key_prefix}:other")
     await register(first)
-    for _ in range(MAX_FAILURES):
-        await login(first, password=WRONG_PASSWORD)
+    await fail_logins(first)
 
     response = await login(second)
 
@@ -243,8 +244,7 @@ async def test_instances_without_redis_count_on_their_own(make_client: ClientFac
     first = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES))
     second = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES))
     await register(first)
-    for _ in range(MAX_FAILURES):
-        await login(first, password=WRONG_PASSWORD)
+    await fail_logins(first)
 
     response = await login(second)
 
@@ -257,8 +257,7 @@ async def test_login_failed_and_login_throttled_events_are_logged(
     client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
     caplog.set_level(logging.INFO, logger="authsvc.security")
     user_id = (await register(client)).json()["data"]["id"]
-    for _ in range(MAX_FAILURES):
-        await login(client, password=WRONG_PASSWORD)
+    await fail_logins(client)
 
     await login(client)
 
@@ -446,8 +445,7 @@ async def test_a_strangers_failures_do_not_lock_out_a_browser_that_logged_in_bef
     await register(owner)
     assert (await login(owner)).status_code == 200
     stranger = await make_client(cookies=False, LOGIN_MAX_FAILURES=str(MAX_FAILURES), **store)
-    for _ in range(MAX_FAILURES):
-        await login(stranger, password=WRONG_PASSWORD)
+    await fail_logins(stranger)
     assert (await login(stranger)).status_code == 429
 
     response = await login(owner)
@@ -455,27 +453,18 @@ async def test_a_strangers_failures_do_not_lock_out_a_browser_that_logged_in_bef
     assert response.status_code == 200
 
 
-async def test_the_device_cookie_of_another_email_does_not_help(
-    make_client: ClientFactory,
+@pytest.mark.parametrize(
+    "device_of", [pytest.param(EMAIL, id="own"), pytest.param("mallory@example.com", id="other")]
+)
+async def test_failures_with_a_device_cookie_are_limited_too(
+    make_client: ClientFactory, device_of: str
 ) -> None:
+    """On the device's own allowance when it logged in with this email, else on the email's."""
     client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES))
-    await register(client, email="mallory@example.com")
-    assert (await login(client, email="mallory@example.com")).status_code == 200
+    await register(client, email=device_of)
+    assert (await login(client, email=device_of)).status_code == 200
     await register(client)
-    for _ in range(MAX_FAILURES):
-        await login(client, password=WRONG_PASSWORD)
-
-    response = await login(client)
-
-    assert response.status_code == 429
-
-
-async def test_a_device_cookie_has_an_allowance_of_its_own(make_client: ClientFactory) -> None:
-    client = await make_client(LOGIN_MAX_FAILURES=str(MAX_FAILURES))
-    await register(client)
-    assert (await login(client)).status_code == 200
-    for _ in range(MAX_FAILURES):
-        assert (await login(client, password=WRONG_PASSWORD)).status_code == 401
+    await fail_logins(client)
 
     response = await login(client)
 

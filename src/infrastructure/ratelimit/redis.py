@@ -3,7 +3,7 @@ master that Redis Sentinels name."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Final, cast
+from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
 import redis.asyncio
@@ -29,31 +29,24 @@ async def redis_storage(
         "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "socket_timeout": COMMAND_TIMEOUT_SECONDS,
     }
+    options: dict[str, Any] = {
+        "wrap_exceptions": True,
+        "implementation": "redispy",
+        "key_prefix": key_prefix,
+        **timeouts,
+    }
     scheme = urlsplit(url).scheme
     storage: RedisStorage
     if scheme == SENTINEL_SCHEME:
+        # Counts are read back right after they are written: only the master has them.
         storage = RedisSentinelStorage(
-            f"async+{url}",
-            wrap_exceptions=True,
-            implementation="redispy",
-            key_prefix=key_prefix,
-            # Counts are read back right after they are written: only the master has them.
-            use_replicas=False,
-            sentinel_kwargs=timeouts,
-            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            socket_timeout=COMMAND_TIMEOUT_SECONDS,
+            f"async+{url}", use_replicas=False, sentinel_kwargs=timeouts, **options
         )
     else:
         # limits names its storages `async+` the scheme, and a UNIX socket `redis+unix`.
         server = f"redis+{url}" if scheme == "unix" else url
         storage = RedisStorage(
-            f"async+{server}",
-            wrap_exceptions=True,
-            implementation="redispy",
-            key_prefix=key_prefix,
-            health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
-            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            socket_timeout=COMMAND_TIMEOUT_SECONDS,
+            f"async+{server}", health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS, **options
         )
     try:
         yield storage

@@ -69,6 +69,10 @@ class TokenCookies:
         has logged in before, not a session."""
         return self._cookie(DEVICE_COOKIE, token, DEVICE_COOKIE_PATH, self._device_max_age)
 
+    def clear_device(self) -> Cookie:
+        """For a deleted account: its device cookie would only keep the email in the browser."""
+        return self._cookie(DEVICE_COOKIE, "", DEVICE_COOKIE_PATH, 0)
+
     def clear(self) -> list[Cookie]:
         return [
             self._cookie(ACCESS_COOKIE, "", "/", 0),

@@ -213,7 +213,8 @@ class UserController(Controller):
             )
         )
         return Response(
-            Envelope(200, None, "User deleted successfully"), cookies=wired.token_cookies.clear()
+            Envelope(200, None, "User deleted successfully"),
+            cookies=[*wired.token_cookies.clear(), wired.token_cookies.clear_device()],
         )
 
     @patch(
