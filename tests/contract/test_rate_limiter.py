@@ -4,15 +4,22 @@ Redis: `TEST_REDIS_URL` names the server (default `redis://127.0.0.1:6379/15`). 
 works under its own random key prefix and deletes only those keys. When the server cannot be
 reached the Redis tests are skipped with the reason, or fail when `REQUIRE_REDIS=1`. The
 in-process limiter reads a clock the test moves; on Redis time really passes, so the one test
-that needs a window to end uses a window of one second (limits' finest)."""
+that needs a window to end uses a window of one second (limits' finest). Redis Sentinel: a
+master and a Sentinel of the test's own, started with redis-server."""
 
 import asyncio
+import os
+import shutil
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import redis.asyncio
+from redis.exceptions import RedisError
 
 from application.ports import RateLimiter
 from domain.errors import StorageUnavailable
@@ -181,3 +188,76 @@ async def test_in_memory_window_started_after_a_reset_outlives_the_old_one() -> 
     clock.advance(timedelta(seconds=6))
 
     assert await limiter.consume(EMAIL_KEY, limit=1, window=window) == 4
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def answers_ping(port: int) -> bool:
+    client = redis.asyncio.Redis(port=port, socket_connect_timeout=1)
+    try:
+        return bool(await client.ping())
+    except RedisError:
+        return False
+    finally:
+        await client.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelSetup:
+    url: str
+    """REDIS_URL naming the Sentinel and the master name it watches."""
+    master_port: int
+
+
+@pytest.fixture
+async def sentinel(tmp_path: Path) -> AsyncIterator[SentinelSetup]:
+    """A Redis master and one Sentinel watching it as `authsvc-test`, on free loopback ports,
+    started for the test and stopped after it (redis-server is what CI runs Redis with)."""
+    server = shutil.which("redis-server")
+    if server is None:
+        message = "redis-server is not installed"
+        if os.environ.get("REQUIRE_REDIS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    master_port, sentinel_port = free_port(), free_port()
+    config = tmp_path / "sentinel.conf"  # a Sentinel rewrites its configuration file
+    config.write_text(f"sentinel monitor authsvc-test 127.0.0.1 {master_port} 1\n")
+    common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    processes = [
+        await asyncio.create_subprocess_exec(server, "--port", str(master_port), *common),
+        await asyncio.create_subprocess_exec(
+            server, str(config), "--sentinel", "--port", str(sentinel_port)
+        ),
+    ]
+    try:
+        for port in (master_port, sentinel_port):
+            for _ in range(100):
+                if await answers_ping(port):
+                    break
+                await asyncio.sleep(0.05)  # waiting for a process to start, not for a window
+        yield SentinelSetup(f"redis+sentinel://127.0.0.1:{sentinel_port}/authsvc-test", master_port)
+    finally:
+        for process in processes:
+            process.terminate()
+            await process.wait()
+
+
+async def test_redis_sentinel_names_the_master_that_keeps_the_counts(
+    sentinel: SentinelSetup,
+) -> None:
+    async with redis_storage(sentinel.url, key_prefix="sentinel-test") as storage:
+        limiter = FixedWindowLimiter(storage, SystemClock())
+
+        counted = await consume_times(limiter, EMAIL_KEY, LIMIT + 1)
+
+    assert counted[:LIMIT] == [None] * LIMIT
+    assert_seconds_left(counted[LIMIT])
+    master = redis.asyncio.Redis(port=sentinel.master_port)
+    try:
+        assert len([key async for key in master.scan_iter(match="sentinel-test:*")]) == 1
+    finally:
+        await master.aclose()

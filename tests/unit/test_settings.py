@@ -52,7 +52,9 @@ OTHER_VARIABLES = [
     "LOGIN_MAX_FAILURES",
     "LOGIN_FAILURE_WINDOW",
     "AUTH_RATE_LIMIT",
+    "DEVICE_TOKEN_EXPIRY",
     "REDIS_URL",
+    "REDIS_KEY_PREFIX",
     "TRUSTED_PROXIES",
     "PWNED_PASSWORDS_URL",
     "SMTP_HOST",
@@ -100,6 +102,8 @@ def test_defaults() -> None:
     assert settings.cors_origins == ()
     assert settings.tokens_in_body is True
     assert settings.redis_url is None
+    assert settings.redis_key_prefix == "authsvc"
+    assert settings.device_token_expiry == timedelta(days=90)
     assert settings.jwt_issuer == settings.jwt_audience == "authsvc"
     assert settings.refresh_reuse_grace == timedelta(seconds=10)
     assert settings.session_max_lifetime == timedelta(days=30)
@@ -131,7 +135,9 @@ def test_every_variable_is_parsed() -> None:
         COOKIE_SAMESITE="Strict",
         CORS_ORIGINS="https://app.example.com, http://localhost:3000",
         TOKENS_IN_BODY="FALSE",
-        REDIS_URL="redis://cache:6379/0",
+        REDIS_URL="redis+sentinel://sentinel-1:26379,sentinel-2:26379/authsvc",
+        REDIS_KEY_PREFIX="auth-eu",
+        DEVICE_TOKEN_EXPIRY="30d",
         JWT_ISSUER="https://auth.example.com",
         JWT_AUDIENCE="example-api",
         REFRESH_REUSE_GRACE_SECONDS="0",
@@ -168,7 +174,9 @@ def test_every_variable_is_parsed() -> None:
         cookie_samesite="strict",
         cors_origins=("https://app.example.com", "http://localhost:3000"),
         tokens_in_body=False,
-        redis_url="redis://cache:6379/0",
+        redis_url="redis+sentinel://sentinel-1:26379,sentinel-2:26379/authsvc",
+        redis_key_prefix="auth-eu",
+        device_token_expiry=timedelta(days=30),
         jwt_issuer="https://auth.example.com",
         jwt_audience="example-api",
         refresh_reuse_grace=timedelta(0),
@@ -376,6 +384,11 @@ class TestErrorsNameTheVariable:
             ("SMTP_TLS", "ssl"),
             ("MAIL_FROM", "no-reply"),
             ("MAIL_FROM", "Example <@example.com>"),
+            ("REDIS_URL", "memcached://localhost:11211"),
+            ("REDIS_KEY_PREFIX", "auth svc"),
+            ("REDIS_KEY_PREFIX", "auth\x00svc"),
+            ("DEVICE_TOKEN_EXPIRY", "30s"),
+            ("DEVICE_TOKEN_EXPIRY", "forever"),
             ("LOG_LEVEL", "verbose"),
             ("LOG_FORMAT", "xml"),
             ("DATABASE_TIMEOUT", "0"),
