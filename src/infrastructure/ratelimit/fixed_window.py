@@ -1,6 +1,7 @@
 """The RateLimiter port on the `limits` library's fixed window strategy, over any of its
 async storages: in process (`InMemoryStorage`), Redis or Redis Sentinel."""
 
+import functools
 import hashlib
 import math
 from datetime import timedelta
@@ -49,6 +50,7 @@ class FixedWindowLimiter(RateLimiter):
             raise StorageUnavailable from error
 
 
+@functools.cache  # a handful of (limit, window) pairs, asked for on every request
 def _rate(limit: int, window: timedelta) -> RateLimitItemPerSecond:
     """`limit` events per `window`, in whole seconds (limits' finest granularity)."""
     return RateLimitItemPerSecond(limit, max(1, math.ceil(window.total_seconds())))
