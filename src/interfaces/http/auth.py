@@ -46,7 +46,7 @@ def user_agent(request: Request[Any, Any, Any]) -> str | None:
 
 
 class TokenCookies:
-    """Both cookies are HttpOnly, SameSite=Lax unless configured otherwise; clearing repeats
+    """Every cookie is HttpOnly, SameSite=Lax unless configured otherwise; clearing repeats
     every attribute but the value and lifetime, or browsers keep the original cookie."""
 
     def __init__(
