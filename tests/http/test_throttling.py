@@ -13,16 +13,22 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from infrastructure.container import Container
 from infrastructure.security.hashers import ThreadedPasswordHasher
+from infrastructure.settings import Settings
+from interfaces.http.app import create_app
 from tests.databases import RedisNamespace, delete_keys, redis_namespace
 from tests.fakes import CountingHasher, FixedClock
 from tests.http.conftest import (
+    BASE_URL,
     EMAIL,
     PASSWORD,
     ClientFactory,
+    base_env,
     change_password,
     login,
     register,
+    running,
     set_cookies,
 )
 
@@ -519,3 +525,19 @@ async def test_ipv6_clients_in_other_64_networks_are_counted_apart(
     response = await login_from(client, "2001:db8:1:3::1", password=WRONG_PASSWORD)
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("sqlite", id="sqlite")], indirect=True)
+async def test_clients_without_an_address_are_throttled_too(database_url: str) -> None:
+    """A UNIX socket gives no client address: such clients share one allowance."""
+    settings = Settings.from_env(
+        base_env(database_url) | {"AUTH_RATE_LIMIT": "5/minute"}, env_file=None
+    )
+    app = create_app(Container(settings=settings))
+    transport = httpx.ASGITransport(app=app, client=None)  # type: ignore[arg-type]
+    async with running(app), httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        await auth_requests(client, 5)
+
+        response = await login(client)
+
+    assert response.status_code == 429
