@@ -67,10 +67,11 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 async def rate_limiter(settings: Settings, clock: Clock) -> AsyncIterator[RateLimiter]:
     """Redis when configured, so that every instance shares the counts; else this process."""
-    if not settings.redis_url:
+    url = settings.redis_storage_url
+    if url is None:
         yield FixedWindowLimiter(InMemoryStorage(clock), clock)
         return
-    async with redis_storage(settings.redis_url, key_prefix=settings.redis_key_prefix) as storage:
+    async with redis_storage(url, key_prefix=settings.redis_key_prefix) as storage:
         yield FixedWindowLimiter(storage, clock)
 
 

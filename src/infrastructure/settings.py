@@ -146,6 +146,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     tokens_in_body: bool = True
     redis_url: str | None = field(default=None, repr=False)
+    redis_sentinels: tuple[str, ...] = ()
+    """`host:port` of each Redis Sentinel, another way to name them than a REDIS_URL of
+    `redis+sentinel://`."""
+    redis_sentinel_master: str | None = None
     redis_key_prefix: str = "authsvc"
     """Starts every key the service writes to Redis, so that deployments (and test runs)
     sharing one Redis keep their counts apart."""
@@ -235,6 +239,28 @@ class Settings:
             "REDIS_URL",
             "must be a redis://, rediss://, unix:// or redis+sentinel:// URL",
         )
+        for sentinel in self.redis_sentinels:
+            _require(
+                re.fullmatch(r"[^\s:/,@]+:[0-9]{1,5}", sentinel) is not None,
+                "REDIS_SENTINELS",
+                f"must be host:port entries, not {sentinel!r}",
+            )
+        _require(
+            not (self.redis_sentinels and self.redis_url),
+            "REDIS_SENTINELS",
+            "names Redis a second time: set REDIS_URL or REDIS_SENTINELS, not both",
+        )
+        _require(
+            bool(self.redis_sentinels) == bool(self.redis_sentinel_master),
+            "REDIS_SENTINEL_MASTER",
+            "goes with REDIS_SENTINELS: set both (the master's name as the Sentinels know it)",
+        )
+        _require(
+            self.redis_sentinel_master is None
+            or re.fullmatch(r"[A-Za-z0-9._-]+", self.redis_sentinel_master) is not None,
+            "REDIS_SENTINEL_MASTER",
+            "must be letters, digits, dots, dashes or underscores",
+        )
         _require(
             bool(self.redis_key_prefix)
             and self.redis_key_prefix.isprintable()
@@ -294,6 +320,14 @@ class Settings:
             "MAIL_FROM",
             "required with SMTP_HOST: the address your mail server sends from",
         )
+
+    @property
+    def redis_storage_url(self) -> str | None:
+        """Where the throttling counts live: REDIS_URL, or the Sentinels of REDIS_SENTINELS as
+        a `redis+sentinel://` URL; None keeps them in process."""
+        if self.redis_sentinels:
+            return f"redis+sentinel://{','.join(self.redis_sentinels)}/{self.redis_sentinel_master}"
+        return self.redis_url
 
     @property
     def database_timeout_seconds(self) -> float | None:
@@ -427,6 +461,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "CORS_ORIGINS": ("cors_origins", _items),
     "TOKENS_IN_BODY": ("tokens_in_body", _boolean),
     "REDIS_URL": ("redis_url", str),
+    "REDIS_SENTINELS": ("redis_sentinels", _items),
+    "REDIS_SENTINEL_MASTER": ("redis_sentinel_master", str),
     "REDIS_KEY_PREFIX": ("redis_key_prefix", str),
     "JWT_ISSUER": ("jwt_issuer", str),
     "JWT_AUDIENCE": ("jwt_audience", str),

@@ -54,6 +54,8 @@ OTHER_VARIABLES = [
     "AUTH_RATE_LIMIT",
     "DEVICE_TOKEN_EXPIRY",
     "REDIS_URL",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
     "REDIS_KEY_PREFIX",
     "TRUSTED_PROXIES",
     "PWNED_PASSWORDS_URL",
@@ -197,6 +199,42 @@ def test_every_variable_is_parsed() -> None:
         log_format="console",
     )
     assert settings.database_timeout_seconds == 2.5
+
+
+def test_redis_sentinels_name_where_the_counts_live() -> None:
+    settings = load(
+        REDIS_SENTINELS="sentinel-1:26379, 10.0.0.2:26380", REDIS_SENTINEL_MASTER="authsvc"
+    )
+
+    assert settings.redis_storage_url == (
+        "redis+sentinel://sentinel-1:26379,10.0.0.2:26380/authsvc"
+    )
+    assert load(REDIS_URL="redis://cache:6379/0").redis_storage_url == "redis://cache:6379/0"
+    assert load().redis_storage_url is None
+
+
+@pytest.mark.parametrize(
+    ("variables", "refused_variable"),
+    [
+        ({"REDIS_SENTINELS": "sentinel-1:26379"}, "REDIS_SENTINEL_MASTER"),
+        (
+            {
+                "REDIS_SENTINELS": "sentinel-1:26379",
+                "REDIS_SENTINEL_MASTER": "authsvc",
+                "REDIS_URL": "redis://cache:6379/0",
+            },
+            "REDIS_SENTINELS",
+        ),
+        (
+            {"REDIS_SENTINELS": "sentinel-1:26379", "REDIS_SENTINEL_MASTER": "auth/svc"},
+            "REDIS_SENTINEL_MASTER",
+        ),
+    ],
+)
+def test_redis_sentinels_go_with_a_master_name_and_alone(
+    variables: dict[str, str], refused_variable: str
+) -> None:
+    assert refused(**variables).variable == refused_variable
 
 
 def test_log_format_defaults_to_json_on_mysql() -> None:
@@ -385,6 +423,9 @@ class TestErrorsNameTheVariable:
             ("MAIL_FROM", "no-reply"),
             ("MAIL_FROM", "Example <@example.com>"),
             ("REDIS_URL", "memcached://localhost:11211"),
+            ("REDIS_SENTINELS", "sentinel-1"),
+            ("REDIS_SENTINELS", "sentinel-1:26379/authsvc"),
+            ("REDIS_SENTINEL_MASTER", "authsvc"),
             ("REDIS_KEY_PREFIX", "auth svc"),
             ("REDIS_KEY_PREFIX", "auth\x00svc"),
             ("DEVICE_TOKEN_EXPIRY", "30s"),
