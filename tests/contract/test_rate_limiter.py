@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio
@@ -196,12 +197,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def answers_ping(port: int) -> bool:
-    client = redis.asyncio.Redis(port=port, socket_connect_timeout=1)
+async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Polls `condition` until it holds, for at most 20 s: for processes to start and for
+    Sentinel to act, not to wait out a rate-limit window."""
+    for _ in range(400):
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+async def ask(port: int, *command: str) -> Any:
+    """One command to the Redis server or Sentinel on `port`; None when it errs."""
+    client = redis.asyncio.Redis(port=port, socket_connect_timeout=1, decode_responses=True)
     try:
-        return bool(await client.ping())
+        return await client.execute_command(*command)
     except RedisError:
-        return False
+        return None
     finally:
         await client.aclose()
 
@@ -211,39 +223,59 @@ class SentinelSetup:
     url: str
     """REDIS_URL naming the Sentinel and the master name it watches."""
     master_port: int
+    replica_port: int
+    sentinel_port: int
 
 
 @pytest.fixture
 async def sentinel(tmp_path: Path) -> AsyncIterator[SentinelSetup]:
-    """A Redis master and one Sentinel watching it as `authsvc-test`, on free loopback ports,
-    started for the test and stopped after it (redis-server is what CI runs Redis with)."""
+    """A Redis master, its replica and one Sentinel watching them as `authsvc-test`, on free
+    loopback ports, started for the test and stopped after it (with redis-server, which CI
+    runs Redis with)."""
     server = shutil.which("redis-server")
     if server is None:
         message = "redis-server is not installed"
         if os.environ.get("REQUIRE_REDIS") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    master_port, sentinel_port = free_port(), free_port()
+    master, replica, sentinel = free_port(), free_port(), free_port()
     config = tmp_path / "sentinel.conf"  # a Sentinel rewrites its configuration file
-    config.write_text(f"sentinel monitor authsvc-test 127.0.0.1 {master_port} 1\n")
-    common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
-    processes = [
-        await asyncio.create_subprocess_exec(server, "--port", str(master_port), *common),
-        await asyncio.create_subprocess_exec(
-            server, str(config), "--sentinel", "--port", str(sentinel_port)
-        ),
-    ]
+    config.write_text(f"sentinel monitor authsvc-test 127.0.0.1 {master} 1\n")
+    processes = []
+
+    async def start(*arguments: str) -> None:
+        processes.append(await asyncio.create_subprocess_exec(server, *arguments))
+
+    common = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
     try:
-        for port in (master_port, sentinel_port):
-            for _ in range(100):
-                if await answers_ping(port):
-                    break
-                await asyncio.sleep(0.05)  # waiting for a process to start, not for a window
-        yield SentinelSetup(f"redis+sentinel://127.0.0.1:{sentinel_port}/authsvc-test", master_port)
+        await start(
+            "--port", str(master), *common, "--dir", str(tmp_path),
+            "--repl-diskless-sync-delay", "0",  # the replica syncs at once, not after 5 s
+        )  # fmt: skip
+        (tmp_path / "replica").mkdir()
+        await start(
+            "--port", str(replica), *common, "--dir", str(tmp_path / "replica"),
+            "--replicaof", "127.0.0.1", str(master),
+        )  # fmt: skip
+
+        async def replica_in_sync() -> bool:
+            info = await ask(replica, "INFO", "replication")
+            return info is not None and info.get("master_link_status") == "up"
+
+        await eventually(replica_in_sync, "the replica to sync")
+        await start(str(config), "--sentinel", "--port", str(sentinel))
+        await eventually(lambda: answers_ping(sentinel), "the Sentinel to start")
+        yield SentinelSetup(
+            f"redis+sentinel://127.0.0.1:{sentinel}/authsvc-test", master, replica, sentinel
+        )
     finally:
         for process in processes:
             process.terminate()
             await process.wait()
+
+
+async def answers_ping(port: int) -> bool:
+    return bool(await ask(port, "PING"))
 
 
 async def test_redis_sentinel_names_the_master_that_keeps_the_counts(
@@ -261,3 +293,36 @@ async def test_redis_sentinel_names_the_master_that_keeps_the_counts(
         assert len([key async for key in master.scan_iter(match="sentinel-test:*")]) == 1
     finally:
         await master.aclose()
+
+
+async def test_counts_outlive_a_sentinel_fail_over_and_no_event_passes_uncounted(
+    sentinel: SentinelSetup,
+) -> None:
+    async with redis_storage(sentinel.url, key_prefix="sentinel-test") as storage:
+        limiter = FixedWindowLimiter(storage, SystemClock())
+        assert await consume_times(limiter, EMAIL_KEY, LIMIT - 1) == [None] * (LIMIT - 1)
+        assert await ask(sentinel.master_port, "WAIT", "1", "5000") == 1  # on the replica too
+
+        async def failed_over() -> bool:
+            await ask(sentinel.sentinel_port, "SENTINEL", "FAILOVER", "authsvc-test")
+            master = await ask(
+                sentinel.sentinel_port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "authsvc-test"
+            )
+            return master is not None and int(master[1]) == sentinel.replica_port
+
+        await eventually(failed_over, "Sentinel to promote the replica")
+        outcomes: list[object] = []
+
+        async def counted_on_the_new_master() -> bool:
+            try:
+                outcomes.append(await limiter.consume(EMAIL_KEY, limit=LIMIT, window=WINDOW))
+            except StorageUnavailable as unavailable:  # fails closed during the switch
+                outcomes.append(unavailable)
+            return not isinstance(outcomes[-1], StorageUnavailable)
+
+        await eventually(counted_on_the_new_master, "the limiter to reach the new master")
+        over_the_limit = await limiter.consume(EMAIL_KEY, limit=LIMIT, window=WINDOW)
+
+    assert outcomes[-1] is None  # the last event the limit allows: the first two were kept
+    assert all(isinstance(outcome, StorageUnavailable) for outcome in outcomes[:-1])
+    assert_seconds_left(over_the_limit)
