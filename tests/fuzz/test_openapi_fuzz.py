@@ -116,3 +116,29 @@ def test_the_document_is_valid_openapi() -> None:
 @settings(max_examples=MAX_EXAMPLES_PER_OPERATION, derandomize=True, deadline=None, database=None)
 def test_every_answer_is_one_the_document_gives(case: schemathesis.Case) -> None:
     case.call_and_validate(headers=signed_in(case), excluded_checks=EXCLUDED_CHECKS)
+
+
+BODY_OPERATIONS = [result.ok() for result in schema.get_all_operations() if result.ok().body]
+HOSTILE_BODIES = {
+    # A JSON string holding bytes that are not UTF-8.
+    "invalid-utf-8": b'{"email": "ada\xff\xfe@example.com", "password": "x\xc3"}',
+    # Nesting as deep as 16 KiB allows, deeper than the decoder's recursion limit.
+    "nested-arrays": b"[" * 990 + b"]" * 990,
+    "nested-in-a-field": b'{"email": ' + b"[" * 990 + b"]" * 990 + b"}",
+}
+
+
+@pytest.mark.usefixtures("migrated_database")
+@pytest.mark.parametrize("body", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
+@pytest.mark.parametrize("operation", BODY_OPERATIONS, ids=lambda operation: operation.label)
+def test_hostile_bytes_are_a_400_in_the_envelope(
+    operation: schemathesis.APIOperation, body: bytes
+) -> None:
+    case = operation.Case(media_type="application/json")
+    headers = signed_in(case) | {"Content-Type": "application/json"}
+
+    response = case.call(headers=headers, data=body)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["success"] is False
+    case.validate_response(response, excluded_checks=EXCLUDED_CHECKS)

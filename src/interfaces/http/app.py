@@ -20,6 +20,7 @@ from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.guards import TrustedProxies, check_request
 from interfaces.http.health import HealthController
 from interfaces.http.openapi import SECURITY_SCHEMES, ClosedStructSchemaPlugin
+from interfaces.http.schemas import JsonRequest
 from interfaces.http.wiring import Wiring
 
 MAX_BODY_BYTES = 16 * 1024
@@ -59,6 +60,7 @@ def create_app(container: Container) -> Litestar:
         route_handlers=[UserController, HealthController],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
+        request_class=JsonRequest,
         before_request=check_request,
         cors_config=cors,
         state=State(

@@ -1,7 +1,6 @@
 """Every failure becomes the error envelope here, in one place; nothing else picks statuses."""
 
 import logging
-import re
 from typing import Any
 
 from litestar import Request, Response
@@ -33,9 +32,6 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     TooManyAttempts: 429,
     StorageUnavailable: 503,
 }
-
-# Litestar reports unknown and missing fields against the whole body; the field is in backticks.
-_NAMED_FIELD = re.compile(r"(unknown|missing required) field `([^`]+)`")
 
 
 def error_response(
@@ -88,20 +84,16 @@ def handle_unexpected_error(
 
 
 def _field_errors(extra: Any) -> list[FieldErrorView]:
+    """Litestar's own validation covers path and query parameters only: bodies are decoded
+    and reported field by field by `JsonRequest`."""
     if not isinstance(extra, list):
         return []
-    errors = []
-    for item in extra:
-        message = str(item.get("message", "invalid value"))
-        field = str(item.get("key", "body"))
-        named = _NAMED_FIELD.search(message)
-        if named:
-            field = named.group(2)
-            message = "is not allowed" if named.group(1) == "unknown" else "is required"
-        elif field == "data":
-            field = "body"
-        errors.append(FieldErrorView(field=field, message=message))
-    return errors
+    return [
+        FieldErrorView(
+            field=str(item.get("key", "request")), message=str(item.get("message", "is invalid"))
+        )
+        for item in extra
+    ]
 
 
 EXCEPTION_HANDLERS = {

@@ -5,7 +5,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.typing import FieldDefinition
 
@@ -15,6 +15,7 @@ from domain.sessions import Session
 from domain.users import User
 
 T = TypeVar("T")
+NOT_JSON = "Body is not valid JSON (UTF-8)"
 
 
 class RequestBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
@@ -42,19 +43,13 @@ class RequestBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", fr
 
 
 async def check_request_body(request: Request[Any, Any, Any]) -> None:
-    """Run by the `before_request` hook: a JSON body that does not fit the handler's
-    `RequestBody` fails with every invalid field named, not just the first one msgspec meets.
-
-    It runs before the handler, which authenticates the caller, so a body is checked before
-    the caller is authenticated, as its JSON syntax and size already are (nothing is revealed
-    that the OpenAPI document does not say). A body that is not `application/json` is a 415;
-    malformed JSON is left to Litestar's own 400."""
+    """Run by the `before_request` hook, before the handler authenticates the caller: a body
+    that is not `application/json` is a 415, and a missing one a 400 naming the body, when
+    the handler's `data` is a `RequestBody`. Decoding is `JsonRequest.json`'s."""
     data_field = request.route_handler.parsed_data_field
-    body_type = _request_body_type(data_field) if data_field else None
-    if data_field is None or body_type is None:
+    if data_field is None or _request_body_type(data_field) is None:
         return
-    body = await request.body()
-    if not body:
+    if not await request.body():
         if data_field.is_optional:
             return
         raise ValidationFailed([FieldError("body", "a JSON object is required")])
@@ -65,17 +60,37 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
             status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             detail="Content-Type must be application/json",
         )
-    try:
-        msgspec.json.decode(body, type=body_type)
-        return  # it fits, as nearly every body does: one decode in C, no look field by field
-    except msgspec.ValidationError:
-        pass
-    except msgspec.DecodeError:
-        return  # malformed JSON: Litestar's own 400
-    payload = msgspec.json.decode(body)
-    if payload is None and data_field.is_optional:
-        return
-    if errors := body_type.field_errors(payload):
+
+
+class JsonRequest(Request[Any, Any, Any]):
+    """The one place a body is decoded: straight into the handler's `RequestBody`, which
+    Litestar then takes as it is. A body that does not fit fails with every invalid field
+    named, not just the first one msgspec meets.
+
+    The typed decode stops at the first value of the wrong shape, so deep nesting is refused
+    before it is walked; only the field-by-field report of a failed body decodes it again."""
+
+    async def json(self) -> Any:
+        data_field = self.route_handler.parsed_data_field
+        body_type = _request_body_type(data_field) if data_field else None
+        if data_field is None or body_type is None:
+            return await super().json()
+        body = await self.body()
+        try:
+            return msgspec.json.decode(
+                body, type=body_type | None if data_field.is_optional else body_type
+            )
+        except msgspec.ValidationError as error:
+            mismatch = error
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
+            raise ClientException(NOT_JSON) from error
+        try:
+            payload = msgspec.json.decode(body)
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
+            raise ClientException(NOT_JSON) from error
+        except RecursionError as error:
+            raise ClientException("Body nests too deeply") from error
+        errors = body_type.field_errors(payload) or [FieldError("body", str(mismatch))]
         raise ValidationFailed(errors)
 
 
