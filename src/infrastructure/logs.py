@@ -34,14 +34,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROL_CHARACTERS = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+_ESCAPED_CONTROLS = {code: ascii(chr(code))[1:-1] for code in _CONTROL_CHARACTERS}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Readable lines, one per record: control characters that came from a client (a `%0a`
+    in a request path) are escaped, so they cannot start a forged line of their own."""
+
+    def __init__(self) -> None:
+        super().__init__(_CONSOLE_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).translate(_ESCAPED_CONTROLS)
+
+
 def configure_logging(level: str, log_format: Literal["json", "console"]) -> None:
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
-        )
+        handler.setFormatter(ConsoleFormatter())
     handler.addFilter(RequestIdFilter())
     # The SQLite driver logs every statement with its parameters at DEBUG: hashes and emails.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)

@@ -3,7 +3,7 @@ import logging
 import httpx
 import pytest
 
-from infrastructure.logs import JsonFormatter, RequestIdFilter
+from infrastructure.logs import ConsoleFormatter, JsonFormatter, RequestIdFilter
 from tests.http.conftest import PASSWORD, register
 
 
@@ -59,3 +59,43 @@ async def test_log_lines_of_a_request_carry_its_request_id(
     assert '"request_id": "req-42"' in line
     assert '"event": "login_failed"' in line
     assert PASSWORD not in line
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        pytest.param("GET", "/nowhere", 404, id="unmatched-path"),
+        pytest.param("PUT", "/health/live", 405, id="unmatched-method"),
+    ],
+)
+async def test_an_unmatched_route_gets_an_access_line_and_a_request_id(
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    status: int,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    response = await client.request(method, path, headers={"X-Request-ID": "req-404"})
+
+    assert response.status_code == status
+    assert response.headers["x-request-id"] == "req-404"
+    [record] = access_records(caplog)
+    assert (record.method, record.path, record.status) == (method, path, status)
+
+
+async def test_a_line_break_in_the_path_cannot_forge_a_console_log_line(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    forged = "/users/profile%0d%0a2026-01-01 00:00:00,000 INFO    authsvc.access [x] GET /admin"
+
+    await client.get(forged)
+
+    [record] = access_records(caplog)
+    record.request_id = None
+    line = ConsoleFormatter().format(record)
+    assert "\n" not in line
+    assert "\r" not in line
+    assert "/users/profile\\r\\n2026-01-01" in line

@@ -56,7 +56,7 @@ def create_app(container: Container) -> Litestar:
             )
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[UserController, HealthController],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
@@ -77,9 +77,12 @@ def create_app(container: Container) -> Litestar:
             components=Components(security_schemes=SECURITY_SCHEMES),
         ),
         plugins=[ClosedStructSchemaPlugin()],
-        middleware=[access_log_middleware],
         logging_config=None,  # configure_logging owns the handlers
     )
+    # Around the whole app rather than as Litestar middleware, which runs only once a route
+    # matched: a 404 or 405 gets its access line and X-Request-ID too.
+    app.asgi_handler = access_log_middleware(app.asgi_handler)
+    return app
 
 
 def build_app() -> Litestar:
