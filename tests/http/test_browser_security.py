@@ -325,3 +325,36 @@ async def test_without_tokens_in_body_the_cookies_carry_the_session(
     assert (await client.get("/users/profile")).status_code == 200
     assert (await client.post("/users/refresh-token")).status_code == 200
     assert (await login(client, password=NEW_PASSWORD)).status_code == 200
+
+
+BEHIND_TLS_PROXY = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "http"}
+"""What a proxy that took the request over plain http says; the test client itself speaks https."""
+
+
+async def test_the_scheme_a_trusted_proxy_forwards_makes_the_own_origin(
+    make_client: ClientFactory,
+) -> None:
+    api = await make_client(cookies=False, TRUSTED_PROXIES="127.0.0.1/32")
+    await register(api)
+    own_origin = BASE_URL.replace("https://", "http://")
+
+    response = await api.post(
+        "/users/login",
+        json={"email": EMAIL, "password": PASSWORD},
+        headers={"Origin": own_origin, **BEHIND_TLS_PROXY},
+    )
+
+    assert response.status_code == 200
+
+
+async def test_the_scheme_an_untrusted_peer_forwards_is_ignored(api: httpx.AsyncClient) -> None:
+    await register(api)
+    own_origin = BASE_URL.replace("https://", "http://")
+
+    response = await api.post(
+        "/users/login",
+        json={"email": EMAIL, "password": PASSWORD},
+        headers={"Origin": own_origin, **BEHIND_TLS_PROXY},
+    )
+
+    assert response.status_code == 403

@@ -541,3 +541,16 @@ async def test_clients_without_an_address_are_throttled_too(database_url: str) -
         response = await login(client)
 
     assert response.status_code == 429
+
+
+async def test_a_forwarded_placeholder_is_not_taken_for_an_address(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(**PROXIED)
+    await register(client)
+
+    response = await login_from(client, "unknown", password=PASSWORD)
+
+    assert response.status_code == 200
+    sessions = await client.get("/users/sessions")
+    assert [session["ip"] for session in sessions.json()["data"]] == [None]

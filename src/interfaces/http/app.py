@@ -17,7 +17,7 @@ from interfaces.http.access_log import access_log_middleware
 from interfaces.http.auth import TokenCookies
 from interfaces.http.controllers import UserController
 from interfaces.http.errors import EXCEPTION_HANDLERS
-from interfaces.http.guards import TrustedProxies, check_request
+from interfaces.http.guards import behind_proxies, check_request
 from interfaces.http.health import HealthController
 from interfaces.http.openapi import SECURITY_SCHEMES, ClosedStructSchemaPlugin
 from interfaces.http.schemas import JsonRequest
@@ -63,12 +63,7 @@ def create_app(container: Container) -> Litestar:
         request_class=JsonRequest,
         before_request=check_request,
         cors_config=cors,
-        state=State(
-            {
-                "trusted_proxies": TrustedProxies(settings.trusted_proxies),
-                "allowed_origins": frozenset(settings.cors_origins),
-            }
-        ),
+        state=State({"allowed_origins": frozenset(settings.cors_origins)}),
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="authsvc",
@@ -81,7 +76,9 @@ def create_app(container: Container) -> Litestar:
     )
     # Around the whole app rather than as Litestar middleware, which runs only once a route
     # matched: a 404 or 405 gets its access line and X-Request-ID too.
-    app.asgi_handler = access_log_middleware(app.asgi_handler)
+    app.asgi_handler = access_log_middleware(
+        behind_proxies(app.asgi_handler, settings.trusted_proxies)
+    )
     return app
 
 

@@ -5,9 +5,11 @@ from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any, Final
 
+from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
+from litestar.types import ASGIApp
 
 from interfaces.http.schemas import check_request_body
 from interfaces.http.wiring import wiring
@@ -18,45 +20,25 @@ THROTTLED: Final[Mapping[str, bool]] = {"throttled": True}
 """The `opt` of a handler whose requests count against their client's allowance."""
 
 
-class TrustedProxies:
-    """What a request says about its client, believing `X-Forwarded-*` headers only when the
-    peer is one of TRUSTED_PROXIES."""
+def client_ip(connection: Connection) -> str | None:
+    """The client's address: the peer's, or the one a trusted proxy forwarded (`behind_proxies`
+    put it in the scope). A proxy's placeholder such as `unknown` is no address at all."""
+    host = connection.client.host if connection.client else None
+    if host is None or not _is_address(host):
+        return None
+    return host
 
-    def __init__(self, networks: tuple[IPv4Network | IPv6Network, ...]) -> None:
-        self._networks = networks
 
-    def client_ip(self, connection: Connection) -> str | None:
-        """The peer address, unless the peer is a trusted proxy: then the nearest address in
-        `X-Forwarded-For` that is not a trusted proxy itself. Entries to the left of that one
-        are whatever the client claimed, and are never believed."""
-        peer = self._peer(connection)
-        if peer is None or not self._is_trusted(peer):
-            return peer
-        forwarded = ",".join(connection.headers.getall("x-forwarded-for", []))
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        for hop in reversed(hops):
-            if not self._is_trusted(hop):
-                return hop if _is_address(hop) else peer
-        return peer
-
-    def scheme(self, connection: Connection) -> str:
-        """`http` or `https` as the client used it: a TLS-terminating proxy says which in
-        `X-Forwarded-Proto`."""
-        peer = self._peer(connection)
-        forwarded = connection.headers.get("x-forwarded-proto", "").strip().lower()
-        if peer is not None and self._is_trusted(peer) and forwarded in ("http", "https"):
-            return forwarded
-        return str(connection.scope.get("scheme", "http"))
-
-    @staticmethod
-    def _peer(connection: Connection) -> str | None:
-        return connection.client.host if connection.client else None
-
-    def _is_trusted(self, address: str) -> bool:
-        if not self._networks or not _is_address(address):
-            return False
-        parsed = ip_address(address)
-        return any(parsed in network for network in self._networks)
+def behind_proxies(app: ASGIApp, networks: tuple[IPv4Network | IPv6Network, ...]) -> ASGIApp:
+    """`app` believing `X-Forwarded-For` and `X-Forwarded-Proto` only from a peer in one of
+    TRUSTED_PROXIES (granian's proxy-headers middleware, whatever server runs the app). Of
+    `X-Forwarded-For`, the nearest address that is not a trusted proxy itself is the client:
+    entries to the left of it are whatever the client claimed."""
+    if not networks:
+        return app
+    trusted = [str(network) for network in networks]
+    wrapped: ASGIApp = wrap_asgi_with_proxy_headers(app, trusted_hosts=trusted)
+    return wrapped
 
 
 def _is_address(text: str) -> bool:
@@ -65,11 +47,6 @@ def _is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def client_ip(connection: Connection) -> str | None:
-    proxies: TrustedProxies = connection.app.state.trusted_proxies
-    return proxies.client_ip(connection)
 
 
 async def check_request(request: Request[Any, Any, Any]) -> None:
@@ -95,8 +72,7 @@ def _refuse_cross_site(connection: Connection) -> None:
         if connection.headers.get("sec-fetch-site") == "cross-site":
             raise PermissionDeniedException("Cross-site request refused")
         return
-    proxies: TrustedProxies = connection.app.state.trusted_proxies
-    own_origin = f"{proxies.scheme(connection)}://{connection.headers.get('host')}"
+    own_origin = f"{connection.scope['scheme']}://{connection.headers.get('host')}"
     allowed_origins: frozenset[str] = connection.app.state.allowed_origins
     if origin == own_origin or origin in allowed_origins:
         return
