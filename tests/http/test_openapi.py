@@ -1,4 +1,10 @@
+import re
+from typing import Any
+
 import httpx
+import pytest
+
+from tests.http.conftest import ClientFactory
 
 IMPLEMENTED = {
     ("post", "/users/register"),
@@ -53,3 +59,99 @@ async def test_every_request_body_has_an_example_that_the_api_accepts(
     assert (await client.post("/users/register", json=register_example)).status_code == 201
     login_example = bodies[("post", "/users/login")]["examples"][0]
     assert (await client.post("/users/login", json=login_example)).status_code == 200
+
+
+async def request_body_schemas(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
+    document = (await client.get("/schema/openapi.json")).json()
+    schemas: dict[str, dict[str, Any]] = document["components"]["schemas"]
+    return {name: schema for name, schema in schemas.items() if name.endswith("Request")}
+
+
+def string_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A string property's schema, `null` or not."""
+    options = schema.get("oneOf", [schema])
+    return next(option for option in options if option.get("type") == "string")
+
+
+async def test_every_request_body_refuses_unknown_fields(client: httpx.AsyncClient) -> None:
+    schemas = await request_body_schemas(client)
+
+    assert len(schemas) == 5
+    assert all(schema["additionalProperties"] is False for schema in schemas.values())
+    assert schemas["UpdateProfileRequest"]["minProperties"] == 1
+
+
+async def test_the_document_states_the_field_constraints(client: httpx.AsyncClient) -> None:
+    schemas = await request_body_schemas(client)
+    register = schemas["RegisterRequest"]["properties"]
+    profile = schemas["UpdateProfileRequest"]["properties"]
+
+    assert register["name"]["maxLength"] == 100
+    assert register["email"]["maxLength"] == 100
+    assert string_schema(profile["name"])["maxLength"] == 100
+    assert string_schema(profile["bio"])["maxLength"] == 2000
+    assert string_schema(profile["contact"])["maxLength"] == 20
+    assert re.fullmatch(string_schema(profile["contact"])["pattern"], "+44 (20) 7946-0000")
+    assert not re.fullmatch(string_schema(profile["contact"])["pattern"], "call me")
+
+
+@pytest.mark.parametrize(
+    ("env", "max_length"),
+    [
+        pytest.param({"PASSWORD_MIN_LENGTH": "12"}, 72, id="bcrypt"),
+        pytest.param(
+            {"PASSWORD_MIN_LENGTH": "10", "PASSWORD_HASHER": "argon2id"}, 256, id="argon2"
+        ),
+    ],
+)
+async def test_new_passwords_are_documented_with_the_configured_policy(
+    make_client: ClientFactory, env: dict[str, str], max_length: int
+) -> None:
+    client = await make_client(**env)
+    schemas = await request_body_schemas(client)
+
+    for body, field in [("RegisterRequest", "password"), ("ChangePasswordRequest", "newPassword")]:
+        password = schemas[body]["properties"][field]
+        assert password["minLength"] == int(env["PASSWORD_MIN_LENGTH"])
+        assert password["maxLength"] == max_length
+    assert "minLength" not in schemas["LoginRequest"]["properties"]["password"]
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("Ada Lovelace", True),
+        ("محمد\u200c", True),
+        ("   ", False),
+        ("Ada\nLovelace", False),
+        ("Ada\u202eecalevol", False),
+    ],
+)
+async def test_the_name_pattern_is_no_looser_than_the_service(
+    client: httpx.AsyncClient, name: str, valid: bool
+) -> None:
+    schemas = await request_body_schemas(client)
+    pattern = schemas["RegisterRequest"]["properties"]["name"]["pattern"]
+
+    assert bool(re.search(pattern, name)) is valid
+
+
+@pytest.mark.parametrize(
+    ("email", "valid"),
+    [
+        ("ada@example.com", True),
+        ("Ada.Lovelace+1@Example.co.uk", True),
+        ("a@b", False),
+        ("ada@exa\nmple.com", False),
+        ("ada\u200b@example.com", False),
+        ("ada\uff20example.com", False),
+        ("ada lovelace@example.com", False),
+    ],
+)
+async def test_the_email_pattern_is_no_looser_than_the_service(
+    client: httpx.AsyncClient, email: str, valid: bool
+) -> None:
+    schemas = await request_body_schemas(client)
+    pattern = schemas["LoginRequest"]["properties"]["email"]["pattern"]
+
+    assert bool(re.search(pattern, email)) is valid

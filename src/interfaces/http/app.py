@@ -19,7 +19,7 @@ from interfaces.http.controllers import UserController
 from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.guards import behind_proxies, check_request
 from interfaces.http.health import HealthController
-from interfaces.http.openapi import SECURITY_SCHEMES, ClosedStructSchemaPlugin
+from interfaces.http.openapi import SECURITY_SCHEMES, document_request_bodies
 from interfaces.http.schemas import JsonRequest
 from interfaces.http.wiring import Wiring
 
@@ -71,9 +71,9 @@ def create_app(container: Container) -> Litestar:
             path="/schema",
             components=Components(security_schemes=SECURITY_SCHEMES),
         ),
-        plugins=[ClosedStructSchemaPlugin()],
         logging_config=None,  # configure_logging owns the handlers
     )
+    document_request_bodies(app.openapi_schema, container.adapters.password_policy())
     # Around the whole app rather than as Litestar middleware, which runs only once a route
     # matched: a 404 or 405 gets its access line and X-Request-ID too.
     app.asgi_handler = access_log_middleware(

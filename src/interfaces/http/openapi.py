@@ -2,13 +2,14 @@
 answer with, how callers authenticate, and what Litestar cannot infer about bodies and 429s."""
 
 from dataclasses import dataclass
+from typing import Any
 
-from litestar._openapi.schema_generation import SchemaCreator
-from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+import msgspec
 from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     Example,
+    OpenAPI,
     OpenAPIHeader,
     OpenAPIResponse,
     OpenAPIType,
@@ -20,10 +21,10 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 from litestar.params import BodyKwarg
-from litestar.typing import FieldDefinition
 
+from domain.users import PasswordPolicy
 from interfaces.http.auth import ACCESS_COOKIE, REFRESH_COOKIE
-from interfaces.http.schemas import ErrorEnvelope
+from interfaces.http.schemas import NEW_PASSWORDS, REQUEST_BODIES, ErrorEnvelope
 
 ACCESS_COOKIE_SCHEME = "accessTokenCookie"
 ACCESS_BEARER_SCHEME = "accessTokenBearer"
@@ -116,13 +117,62 @@ def _admits_null(body: RequestBody) -> bool:
     )
 
 
-class ClosedStructSchemaPlugin(StructSchemaPlugin):
-    """A struct that refuses unknown fields says so: `additionalProperties: false`."""
+def document_request_bodies(document: OpenAPI, password_policy: PasswordPolicy) -> None:
+    """Says in `document`, once at start-up, what Litestar's schemas of the request bodies leave
+    out: that unknown fields are refused (`additionalProperties: false`), how many fields a
+    body needs at least, each field's `documented` keywords, and the configured password
+    policy's lengths where a new password is chosen."""
+    _, keywords_by_body = msgspec.json.schema_components(REQUEST_BODIES)
+    for body in REQUEST_BODIES:
+        schema = _component(document, body.__name__)
+        schema.additional_properties = False
+        schema.min_properties = body.min_fields or None
+        for name, keywords in keywords_by_body[body.__name__]["properties"].items():
+            _add_keywords(_property(schema, name), _string_keywords(keywords))
+    for body, name in NEW_PASSWORDS:
+        new_password = _property(_component(document, body.__name__), name)
+        new_password.min_length = password_policy.min_length
+        new_password.max_length = password_policy.max_length
+        if password_policy.max_bytes is not None:
+            # More characters than bytes are always more bytes.
+            new_password.max_length = min(password_policy.max_length, password_policy.max_bytes)
+            new_password.description = (
+                f"{new_password.description} At most {password_policy.max_bytes} bytes of UTF-8."
+            )
 
-    def to_openapi_schema(
-        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
-    ) -> Schema:
-        schema = super().to_openapi_schema(field_definition, schema_creator)
-        if field_definition.type_.__struct_config__.forbid_unknown_fields:
-            schema.additional_properties = False
-        return schema
+
+def _string_keywords(keywords: dict[str, Any]) -> dict[str, Any]:
+    """The keywords msgspec gives a string field, `null` or not."""
+    options = keywords.get("anyOf", [keywords])
+    return next(option for option in options if option.get("type") == "string")
+
+
+def _component(document: OpenAPI, name: str) -> Schema:
+    schema = (document.components.schemas or {})[name]
+    assert isinstance(schema, Schema)
+    return schema
+
+
+def _property(schema: Schema, name: str) -> Schema:
+    """Litestar's schema of a string property, `null` or not."""
+    field = (schema.properties or {})[name]
+    options = field.one_of if isinstance(field, Schema) and field.one_of else [field]
+    return next(
+        option
+        for option in options
+        if isinstance(option, Schema) and option.type == OpenAPIType.STRING
+    )
+
+
+_KEYWORD_ATTRIBUTES = {
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "pattern": "pattern",
+    "description": "description",
+}
+
+
+def _add_keywords(schema: Schema, keywords: dict[str, Any]) -> None:
+    for keyword, attribute in _KEYWORD_ATTRIBUTES.items():
+        if keyword in keywords:
+            setattr(schema, attribute, keywords[keyword])

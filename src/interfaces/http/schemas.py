@@ -1,7 +1,7 @@
 """The JSON shapes of the HTTP API: request bodies, the User object and the response envelope."""
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import msgspec
 from litestar import Request
@@ -12,7 +12,13 @@ from litestar.typing import FieldDefinition
 from application.ports import TokenPair
 from domain.errors import FieldError, ValidationFailed
 from domain.sessions import Session
-from domain.users import User
+from domain.users import (
+    BIO_MAX_LENGTH,
+    CONTACT_MAX_LENGTH,
+    EMAIL_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    User,
+)
 
 T = TypeVar("T")
 NOT_JSON = "Body is not valid JSON (UTF-8)"
@@ -20,6 +26,9 @@ NOT_JSON = "Body is not valid JSON (UTF-8)"
 
 class RequestBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
     """Unknown fields are refused, so a client can never smuggle in `id` or `password`."""
+
+    min_fields: ClassVar[int] = 0
+    """How many of its fields a body must hold at least, as the use case requires."""
 
     @classmethod
     def field_errors(cls, payload: object) -> list[FieldError]:
@@ -103,14 +112,49 @@ def _request_body_type(data_field: FieldDefinition) -> type[RequestBody] | None:
     return None
 
 
+def documented(**keywords: object) -> msgspec.Meta:
+    """JSON Schema keywords that the OpenAPI document states for a field. msgspec does not
+    enforce them: the domain does, after trimming, with its own messages."""
+    return msgspec.Meta(extra_json_schema=keywords)
+
+
+# Where JSON Schema cannot say a rule of the domain (lengths after trimming, which characters
+# an address may hold), the document says something stricter: a request valid by the document
+# is valid, though not the reverse.
+_CONTROL_OR_BIDI = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_ADDRESS_PART = r"[\x21-\x2d\x2f-\x3f\x41-\x7e]+"  # printable ASCII but for '.' and '@'
+Name = Annotated[
+    str,
+    documented(
+        maxLength=NAME_MAX_LENGTH,
+        pattern=f"^[^{_CONTROL_OR_BIDI}]*[^\\s{_CONTROL_OR_BIDI}][^{_CONTROL_OR_BIDI}]*$",
+        description="Trimmed; no control characters or bidi overrides.",
+    ),
+]
+EmailAddress = Annotated[
+    str,
+    documented(
+        maxLength=EMAIL_MAX_LENGTH,
+        pattern=f"^{_ADDRESS_PART}(\\.{_ADDRESS_PART})*@{_ADDRESS_PART}(\\.{_ADDRESS_PART})+$",
+        description="Trimmed and lower-cased before use.",
+    ),
+]
+NewPassword = Annotated[
+    str,
+    documented(description="At least PASSWORD_MIN_LENGTH characters, not a common password."),
+]
+Bio = Annotated[str, documented(maxLength=BIO_MAX_LENGTH)]
+Contact = Annotated[str, documented(maxLength=CONTACT_MAX_LENGTH, pattern=r"^[0-9 +()\-]*$")]
+
+
 class RegisterRequest(RequestBody, frozen=True):
-    name: str
-    email: str
-    password: str
+    name: Name
+    email: EmailAddress
+    password: NewPassword
 
 
 class LoginRequest(RequestBody, frozen=True):
-    email: str
+    email: EmailAddress
     password: str
 
 
@@ -120,13 +164,26 @@ class RefreshRequest(RequestBody, frozen=True):
 
 class ChangePasswordRequest(RequestBody, frozen=True):
     current_password: str
-    new_password: str
+    new_password: NewPassword
 
 
 class UpdateProfileRequest(RequestBody, frozen=True):
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    bio: str | msgspec.UnsetType | None = msgspec.UNSET
-    contact: str | msgspec.UnsetType | None = msgspec.UNSET
+    min_fields: ClassVar[int] = 1
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    bio: Bio | msgspec.UnsetType | None = msgspec.UNSET
+    contact: Contact | msgspec.UnsetType | None = msgspec.UNSET
+
+
+REQUEST_BODIES = (
+    RegisterRequest,
+    LoginRequest,
+    RefreshRequest,
+    ChangePasswordRequest,
+    UpdateProfileRequest,
+)
+NEW_PASSWORDS = ((RegisterRequest, "password"), (ChangePasswordRequest, "newPassword"))
+"""Where a new password is chosen: the document states the configured policy's lengths."""
 
 
 class UserView(msgspec.Struct, rename="camel"):
