@@ -175,6 +175,9 @@ class Settings:
     mail_dir: Path = Path("data/mail")
     log_level: str = "INFO"
     log_format: LogFormat = "json"
+    api_docs: bool = False
+    """Whether /schema serves the interactive API reference; /schema/openapi.json is always
+    served. `from_env` turns it on with SQLite (a developer's machine), off with MySQL."""
     secrets_generated: bool = False
 
     def __post_init__(self) -> None:
@@ -375,7 +378,9 @@ class Settings:
         }
         database_url = _database_url(values)
         access_secret, refresh_secret, generated = _token_secrets(values, database_url)
-        parsed.setdefault("log_format", "console" if database_url.startswith("sqlite") else "json")
+        on_sqlite = database_url.startswith("sqlite")
+        parsed.setdefault("log_format", "console" if on_sqlite else "json")
+        parsed.setdefault("api_docs", on_sqlite)
         return cls(
             database_url=database_url,
             access_token_secret=access_secret,
@@ -483,6 +488,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MAIL_DIR": ("mail_dir", Path),
     "LOG_LEVEL": ("log_level", str.upper),
     "LOG_FORMAT": ("log_format", str.lower),
+    "API_DOCS": ("api_docs", _boolean),
 }
 
 

@@ -155,3 +155,51 @@ async def test_the_email_pattern_is_no_looser_than_the_service(
     pattern = schemas["LoginRequest"]["properties"]["email"]["pattern"]
 
     assert bool(re.search(pattern, email)) is valid
+
+
+def content_security_policy(response: httpx.Response) -> dict[str, list[str]]:
+    directives = (item.split() for item in response.headers["content-security-policy"].split(";"))
+    return {name: sources for name, *sources in directives}
+
+
+async def test_the_reference_page_loads_one_pinned_script_and_says_so(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(API_DOCS="true")
+
+    response = await client.get("/schema")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    [script] = re.findall(r"<script[^>]*>", response.text)
+    [script_url] = re.findall(r'src="([^"]+)"', script)
+    assert re.search(r'integrity="sha384-[A-Za-z0-9+/]{64}"', script)
+    assert re.fullmatch(
+        r"https://cdn\.jsdelivr\.net/npm/redoc@\d+\.\d+\.\d+/bundles/\S+\.js", script_url
+    )
+    assert 'spec-url="/schema/openapi.json"' in response.text
+    assert re.findall(r"https?://[^\s\"']+", response.text) == [script_url]
+    policy = content_security_policy(response)
+    assert policy["default-src"] == ["'none'"]
+    assert policy["script-src"] == [script_url]
+    assert policy["connect-src"] == ["'self'"]
+    assert all(
+        "http" not in source
+        for name, sources in policy.items()
+        if name != "script-src"
+        for source in sources
+    )
+
+
+async def test_without_api_docs_only_the_document_is_served(make_client: ClientFactory) -> None:
+    client = await make_client(API_DOCS="false")
+
+    document = await client.get("/schema/openapi.json")
+    page = await client.get("/schema")
+
+    assert document.status_code == 200
+    assert document.json()["info"]["title"] == "authsvc"
+    assert "<script" not in page.text
+    assert content_security_policy(document)["default-src"] == ["'none'"]
+    for other_page in ("/schema/redoc", "/schema/swagger", "/schema/elements"):
+        assert (await client.get(other_page)).status_code == 404

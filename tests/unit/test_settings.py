@@ -119,6 +119,7 @@ def test_defaults() -> None:
     assert settings.mail_dir == Path("data/mail")
     assert settings.log_level == "INFO"
     assert settings.log_format == "console"
+    assert settings.api_docs is True
     assert settings.secrets_generated is False
 
 
@@ -158,6 +159,7 @@ def test_every_variable_is_parsed() -> None:
         MAIL_DIR="/var/spool/authsvc",
         LOG_LEVEL="debug",
         LOG_FORMAT="CONSOLE",
+        API_DOCS="true",
     )
 
     assert settings == Settings(
@@ -197,6 +199,7 @@ def test_every_variable_is_parsed() -> None:
         mail_dir=Path("/var/spool/authsvc"),
         log_level="DEBUG",
         log_format="console",
+        api_docs=True,
     )
     assert settings.database_timeout_seconds == 2.5
 
@@ -239,6 +242,11 @@ def test_redis_sentinels_go_with_a_master_name_and_alone(
 
 def test_log_format_defaults_to_json_on_mysql() -> None:
     assert load(DATABASE_URL="mysql+asyncmy://root:@db/auth").log_format == "json"
+
+
+def test_the_api_docs_page_defaults_to_off_on_mysql() -> None:
+    assert load(DATABASE_URL="mysql+asyncmy://root:@db/auth").api_docs is False
+    assert load(DATABASE_URL="mysql+asyncmy://root:@db/auth", API_DOCS="yes").api_docs is True
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from infrastructure.settings import Settings
 from interfaces.http.access_log import access_log_middleware
 from interfaces.http.auth import TokenCookies
 from interfaces.http.controllers import UserController
+from interfaces.http.docs import DOCS_PATH, documentation
 from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.guards import behind_proxies, check_request
 from interfaces.http.health import HealthController
@@ -38,6 +39,8 @@ def create_app(container: Container) -> Litestar:
         if settings.cors_origins
         else None
     )
+
+    render_plugins, docs_router = documentation(reference_page=settings.api_docs)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -68,8 +71,10 @@ def create_app(container: Container) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="authsvc",
             version="0.1.0",
-            path="/schema",
+            path=DOCS_PATH,
             components=Components(security_schemes=SECURITY_SCHEMES),
+            render_plugins=render_plugins,
+            openapi_router=docs_router,
         ),
         logging_config=None,  # configure_logging owns the handlers
     )
