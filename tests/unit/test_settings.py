@@ -68,6 +68,7 @@ OTHER_VARIABLES = [
     "MAIL_DIR",
     "LOG_LEVEL",
     "LOG_FORMAT",
+    "API_DOCS",
 ]
 
 
