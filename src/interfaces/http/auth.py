@@ -95,7 +95,9 @@ class TokenCookies:
 @dataclass
 class TokenCookie(Cookie):
     """A cookie whose value is a token, rendered as Litestar renders it but without going
-    through http.cookies, which took ~25 us a cookie: a twentieth of a token refresh."""
+    through http.cookies: `bench/http_edge.py` timed the two token cookies at 3-7 us against
+    ~167 us through Litestar's `Cookie`, on a machine where a whole token refresh takes
+    ~560 us. Values that are not plain token characters still go through Litestar's."""
 
     def to_encoded_header(self) -> tuple[bytes, bytes]:
         if self.domain or self.expires is not None:

@@ -77,7 +77,9 @@ class JsonRequest(Request[Any, Any, Any]):
     named, not just the first one msgspec meets.
 
     The typed decode stops at the first value of the wrong shape, so deep nesting is refused
-    before it is walked; only the field-by-field report of a failed body decodes it again."""
+    before it is walked; only the field-by-field report of a failed body decodes it again.
+    Litestar's own way, an untyped decode and a conversion, took 2-4 us for an update-profile
+    body against 0.4-1.3 us (`bench/http_edge.py`)."""
 
     async def json(self) -> Any:
         data_field = self.route_handler.parsed_data_field
