@@ -11,6 +11,10 @@ missing or forged credentials. Every check runs except two:
 - `allow_header_conformance`: Litestar 2's automatic OPTIONS answer lists the methods of only
   one handler where two share a path (`GET` and `DELETE /users/profile`); fixed in Litestar 3.
 
+Beside the generated cases, every operation with a body gets the bytes that generators do not
+make: invalid UTF-8 inside a JSON string, and nesting deeper than the decoder takes. Both are a
+400 in the envelope.
+
 The app runs as a server would, lifespan included, in schemathesis' own event loop thread, on
 a fresh SQLite database. Every case carries the bearer token of a session of its own, so that
 a case ending its session (logout, account deletion, revocation) leaves the next one
@@ -119,12 +123,17 @@ def test_every_answer_is_one_the_document_gives(case: schemathesis.Case) -> None
 
 
 BODY_OPERATIONS = [result.ok() for result in schema.get_all_operations() if result.ok().body]
+DEEPEST = 8000
+"""Nested arrays as deep as a 16 KiB body holds."""
 HOSTILE_BODIES = {
-    # A JSON string holding bytes that are not UTF-8.
+    # JSON strings holding bytes that are not UTF-8, in a field and beside an unknown one.
     "invalid-utf-8": b'{"email": "ada\xff\xfe@example.com", "password": "x\xc3"}',
-    # Nesting as deep as 16 KiB allows, deeper than the decoder's recursion limit.
+    "invalid-utf-8-after-an-unknown-field": b'{"x": 1, "email": "\xff"}',
+    # Nesting deeper than the decoder's recursion limit: the body, a field, an unknown field.
     "nested-arrays": b"[" * 990 + b"]" * 990,
+    "nested-arrays-16-kib": b"[" * DEEPEST + b"]" * DEEPEST,
     "nested-in-a-field": b'{"email": ' + b"[" * 990 + b"]" * 990 + b"}",
+    "nested-in-an-unknown-field": b'{"x": ' + b"[" * DEEPEST + b"]" * DEEPEST + b"}",
 }
 
 
