@@ -125,6 +125,8 @@ async def test_new_passwords_are_documented_with_the_configured_policy(
         ("   ", False),
         ("Ada\nLovelace", False),
         ("Ada\u202eecalevol", False),
+        ("Ada\u2028Lovelace", False),
+        ("Ada\u2067Lovelace", False),
     ],
 )
 async def test_the_name_pattern_is_no_looser_than_the_service(

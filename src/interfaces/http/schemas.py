@@ -123,13 +123,16 @@ def documented(**keywords: object) -> msgspec.Meta:
 # Where JSON Schema cannot say a rule of the domain (lengths after trimming, which characters
 # an address may hold), the document says something stricter: a request valid by the document
 # is valid, though not the reverse.
-_CONTROL_OR_BIDI = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+#
+# What `domain.users.is_unsafe_to_display` refuses in a name: controls, line and paragraph
+# separators, bidi embeddings, overrides and isolates, lone surrogates.
+_UNSAFE = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 _ADDRESS_PART = r"[\x21-\x2d\x2f-\x3f\x41-\x7e]+"  # printable ASCII but for '.' and '@'
 Name = Annotated[
     str,
     documented(
         maxLength=NAME_MAX_LENGTH,
-        pattern=f"^[^{_CONTROL_OR_BIDI}]*[^\\s{_CONTROL_OR_BIDI}][^{_CONTROL_OR_BIDI}]*$",
+        pattern=f"^[^{_UNSAFE}]*[^\\s{_UNSAFE}][^{_UNSAFE}]*$",
         description="Trimmed; no control characters or bidi overrides.",
     ),
 ]
