@@ -64,8 +64,12 @@ def mysql_server_url() -> URL:
     return make_url(os.environ.get("TEST_MYSQL_URL", DEFAULT_TEST_MYSQL_URL))
 
 
+SQLITE_FILE = "authsvc.db"
+"""The name of the database file in the directory of `sqlite_url(directory)`."""
+
+
 def sqlite_url(directory: Path) -> str:
-    return f"sqlite+aiosqlite:///{directory / 'authsvc.db'}"
+    return f"sqlite+aiosqlite:///{directory / SQLITE_FILE}"
 
 
 def _server_engine(server: URL) -> AsyncEngine:

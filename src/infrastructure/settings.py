@@ -23,6 +23,11 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from infrastructure.persistence.connections import (
+    ASYNC_DRIVERS,
+    DEFAULT_DATABASE_URL,
+    DRIVER_SHORTHANDS,
+)
 from infrastructure.private_files import make_private_directory, why_not_private
 
 PasswordHasherName = Literal["bcrypt", "argon2id"]
@@ -30,14 +35,7 @@ LogFormat = Literal["json", "console"]
 CookieSameSite = Literal["lax", "strict", "none"]
 SmtpTls = Literal["starttls", "tls", "none"]
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/authsvc.db"
 MIN_SECRET_BYTES = 32
-_ASYNC_DRIVERS = ("mysql+asyncmy", "mariadb+asyncmy", "sqlite+aiosqlite")
-_DRIVER_SHORTHANDS = {
-    "mysql": "mysql+asyncmy",
-    "mariadb": "mariadb+asyncmy",
-    "sqlite": "sqlite+aiosqlite",
-}
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _VERBATIM_VARIABLES = frozenset(
     {"ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET", "DB_PASSWORD", "SMTP_PASSWORD"}
@@ -183,7 +181,7 @@ class Settings:
     def __post_init__(self) -> None:
         _require(1 <= self.port <= 65535, "PORT", "must be between 1 and 65535")
         _require(
-            self.database_url.startswith(tuple(f"{driver}://" for driver in _ASYNC_DRIVERS)),
+            self.database_url.startswith(tuple(f"{driver}://" for driver in ASYNC_DRIVERS)),
             "DATABASE_URL",
             "needs an async driver: mysql+asyncmy://... or sqlite+aiosqlite:///...",
         )
@@ -501,7 +499,7 @@ def _database_url(values: Mapping[str, str]) -> str:
     port = _parse("DB_PORT", values.get("DB_PORT", "3306"), _integer)
     _require(1 <= port <= 65535, "DB_PORT", "must be between 1 and 65535")
     url = URL.create(
-        "mysql+asyncmy",
+        DRIVER_SHORTHANDS["mysql"],
         username=values.get("DB_USER", "root"),
         password=values.get("DB_PASSWORD", ""),
         host=values.get("DB_HOST", "localhost"),
@@ -514,9 +512,9 @@ def _database_url(values: Mapping[str, str]) -> str:
 def _with_async_driver(url: str) -> str:
     """The URL with its driver made async: `mysql://` and `sqlite://` are accepted for short."""
     scheme, separator, rest = url.partition("://")
-    driver = _DRIVER_SHORTHANDS.get(scheme.lower(), scheme.lower())
+    driver = DRIVER_SHORTHANDS.get(scheme.lower(), scheme.lower())
     _require(
-        bool(separator) and driver in _ASYNC_DRIVERS,
+        bool(separator) and driver in ASYNC_DRIVERS,
         "DATABASE_URL",
         "must be a mysql+asyncmy:// or sqlite+aiosqlite:/// URL (mysql:// and sqlite:// work too)",
     )

@@ -8,9 +8,9 @@ from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.sessions import Session, new_session_id
 from domain.users import Email, NewUser, PasswordHash, User
 from infrastructure.persistence.database import open_database
+from infrastructure.persistence.engine import create_engine
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
 from infrastructure.persistence.migrate import upgrade_database
-from infrastructure.persistence.sql import create_engine
 from tests.databases import DATABASES, fresh_database
 
 NewUserFactory = Callable[..., NewUser]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from application.ports import UnitOfWork
 from domain.users import Email, PasswordHash, ProfileChanges
 from infrastructure.persistence.database import open_database
+from infrastructure.persistence.engine import create_engine
 from infrastructure.persistence.migrate import (
     adopt_database,
     alembic_config,
@@ -23,7 +24,6 @@ from infrastructure.persistence.migrate import (
     head_revision,
     upgrade_database,
 )
-from infrastructure.persistence.sql import create_engine
 from infrastructure.persistence.tables import metadata
 from tests.contract.conftest import DURING_SESSION, sign_in
 from tests.databases import DATABASES, NODE_USERS_TABLE, fresh_database, fresh_mysql_database

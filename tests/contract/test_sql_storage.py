@@ -22,9 +22,10 @@ from domain.users import Email, NewUser, PasswordHash, User
 from infrastructure.container import Container, provided, running
 from infrastructure.persistence import mysql
 from infrastructure.persistence.database import Database
+from infrastructure.persistence.engine import create_engine
 from infrastructure.persistence.migrate import upgrade_database
 from infrastructure.persistence.mysql import MySqlDatabase
-from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
+from infrastructure.persistence.sqlite import SqliteUnitOfWork
 from infrastructure.settings import Settings
 from tests.contract.conftest import Abandoned
 from tests.databases import fresh_mysql_database, sqlite_url
@@ -155,7 +156,7 @@ async def test_units_of_work_on_in_memory_sqlite_take_turns_on_its_one_connectio
         writing = asyncio.Event()
 
         async def write_then_abandon() -> None:
-            async with SqlUnitOfWork(engine) as uow, uow.transaction():
+            async with SqliteUnitOfWork(engine) as uow, uow.transaction():
                 await uow.users.add(ADA)
                 writing.set()
                 await asyncio.sleep(0.05)
@@ -163,14 +164,14 @@ async def test_units_of_work_on_in_memory_sqlite_take_turns_on_its_one_connectio
 
         async def read() -> User | None:
             await writing.wait()
-            async with SqlUnitOfWork(engine) as uow:
+            async with SqliteUnitOfWork(engine) as uow:
                 return await uow.users.get_by_email(ADA.email)
 
         abandoned, seen = await asyncio.gather(write_then_abandon(), read(), return_exceptions=True)
         assert isinstance(abandoned, Abandoned)
-        async with SqlUnitOfWork(engine) as uow:
+        async with SqliteUnitOfWork(engine) as uow:
             user = await uow.users.add(ADA)
-        async with SqlUnitOfWork(engine) as uow:
+        async with SqliteUnitOfWork(engine) as uow:
             stored = await uow.users.get(user.id)
     finally:
         await engine.dispose()
@@ -182,10 +183,10 @@ async def test_units_of_work_on_in_memory_sqlite_take_turns_on_its_one_connectio
 async def test_a_write_that_waits_too_long_for_sqlites_lock_is_storage_unavailable(
     sqlite_engine: AsyncEngine,
 ) -> None:
-    async with SqlUnitOfWork(sqlite_engine) as holder, holder.transaction():
+    async with SqliteUnitOfWork(sqlite_engine) as holder, holder.transaction():
         await holder.users.add(ADA)
         with pytest.raises(StorageUnavailable):
-            async with SqlUnitOfWork(sqlite_engine) as blocked:
+            async with SqliteUnitOfWork(sqlite_engine) as blocked:
                 await blocked.users.add(
                     NewUser(
                         name="Grace",
@@ -199,7 +200,7 @@ async def test_a_write_that_waits_too_long_for_sqlites_lock_is_storage_unavailab
 async def test_a_naive_datetime_is_refused_as_a_bug_not_stored(
     sqlite_engine: AsyncEngine,
 ) -> None:
-    async with SqlUnitOfWork(sqlite_engine) as uow:
+    async with SqliteUnitOfWork(sqlite_engine) as uow:
         user = await uow.users.add(ADA)
         naive = datetime(2026, 1, 1, 10, 0, 0)
         session = Session(
@@ -223,9 +224,9 @@ async def test_mysql_sessions_run_in_utc_so_timestamps_keep_their_instant(
         user = await uow.users.add(ADA)
 
     async with mysql_database.unit_of_work() as uow:
-        time_zone = await uow.fetch_one("SELECT @@session.time_zone", ())
+        time_zone = await uow.fetch_one(text("SELECT @@session.time_zone"), {})
         epoch = await uow.fetch_one(
-            "SELECT UNIX_TIMESTAMP(created_at) FROM users WHERE id = %s", (user.id,)
+            text("SELECT UNIX_TIMESTAMP(created_at) FROM users WHERE id = :id"), {"id": user.id}
         )
 
     assert time_zone == ("+00:00",)
@@ -248,9 +249,11 @@ async def test_on_mysql_only_a_transaction_sends_transaction_statements(
     async def transaction_statements() -> dict[str, int]:
         async with mysql_database.unit_of_work() as uow:
             counters = await uow.fetch_all(
-                "SHOW SESSION STATUS WHERE Variable_name IN"
-                " ('Com_begin', 'Com_commit', 'Com_rollback')",
-                (),
+                text(
+                    "SHOW SESSION STATUS WHERE Variable_name IN"
+                    " ('Com_begin', 'Com_commit', 'Com_rollback')"
+                ),
+                {},
             )
         return {name: int(value) for name, value in counters}
 
@@ -276,7 +279,7 @@ async def test_a_pooled_mysql_connection_killed_by_the_server_is_replaced(
     mysql_url: str, mysql_database: MySqlDatabase
 ) -> None:
     async with mysql_database.unit_of_work() as uow:
-        (pooled_id,) = await uow.fetch_one("SELECT CONNECTION_ID()", ()) or ()
+        (pooled_id,) = await uow.fetch_one(text("SELECT CONNECTION_ID()"), {}) or ()
     killer = create_engine(mysql_url)
     try:
         async with killer.connect() as connection:

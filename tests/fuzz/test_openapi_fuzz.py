@@ -35,8 +35,8 @@ from schemathesis.checks import allow_header_conformance, positive_data_acceptan
 from schemathesis.python.asgi import shutdown_lifespans
 
 from infrastructure.container import Container
+from infrastructure.persistence.engine import create_engine
 from infrastructure.persistence.migrate import upgrade_database
-from infrastructure.persistence.sql import create_engine
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
 

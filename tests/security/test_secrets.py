@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from infrastructure.logs import configure_logging
-from infrastructure.persistence.sql import create_engine
+from infrastructure.persistence.engine import create_engine
 from infrastructure.persistence.tables import sessions, users
 from tests.http.conftest import (
     NEW_PASSWORD,

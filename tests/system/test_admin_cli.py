@@ -11,7 +11,8 @@ from sqlalchemy import text
 from domain.errors import InvalidCredentials
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash
-from infrastructure.persistence.sql import SqlUnitOfWork, create_engine
+from infrastructure.persistence.engine import create_engine
+from infrastructure.persistence.sqlite import SqliteUnitOfWork
 from tests.system.conftest import log_in
 from tests.system.processes import AUTHSVC, run_authsvc, run_command
 
@@ -165,7 +166,7 @@ async def plant_sessions(url: str, now: datetime) -> None:
     unexpired)."""
     engine = create_engine(url)
     try:
-        async with SqlUnitOfWork(engine) as uow:
+        async with SqliteUnitOfWork(engine) as uow:
             user = await uow.users.add(
                 NewUser(
                     name="Ada",
@@ -197,7 +198,7 @@ async def plant_sessions(url: str, now: datetime) -> None:
 async def remaining_sessions(url: str) -> list[str]:
     engine = create_engine(url)
     try:
-        async with SqlUnitOfWork(engine) as uow:
+        async with SqliteUnitOfWork(engine) as uow:
             return [
                 session_id
                 for session_id in ("active", "expired", "revoked")

@@ -11,7 +11,7 @@ import bcrypt
 import pytest
 from sqlalchemy import Connection, inspect, select, table, text
 
-from infrastructure.persistence.sql import create_engine
+from infrastructure.persistence.engine import create_engine
 from tests.databases import (
     DATABASES,
     NODE_USERS_TABLE,

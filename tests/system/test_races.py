@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from infrastructure.persistence.sql import create_engine
+from infrastructure.persistence.engine import create_engine
 from tests.system.processes import (
     bearer,
     environment,

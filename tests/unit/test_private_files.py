@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from infrastructure.persistence.engine import create_engine
 from infrastructure.persistence.migrate import upgrade_database
-from infrastructure.persistence.sql import create_engine
 from infrastructure.private_files import (
     create_private_file,
     make_private_directory,

@@ -1,13 +1,13 @@
 """The database the service runs on, as DATABASE_URL names it: MySQL on asyncmy's pool
-(mysql.py), SQLite on SQLAlchemy's engine (sql.py)."""
+(mysql.py), SQLite on SQLAlchemy's engine (sqlite.py)."""
 
 from typing import Protocol
 
-from sqlalchemy.engine import make_url
-
 from application.ports import UnitOfWork
-from infrastructure.persistence.mysql import MYSQL_BACKENDS, MySqlDatabase
-from infrastructure.persistence.sql import SqlDatabase, create_engine
+from infrastructure.persistence.connections import is_mysql
+from infrastructure.persistence.engine import create_engine
+from infrastructure.persistence.mysql import MySqlDatabase
+from infrastructure.persistence.sqlite import SqliteDatabase
 
 
 class Database(Protocol):
@@ -25,6 +25,6 @@ class Database(Protocol):
 def open_database(url: str, *, timeout_seconds: float | None = None) -> Database:
     """`timeout_seconds` replaces the short waits that turn an outage into a quick 503:
     commands raise it for statements that take minutes."""
-    if make_url(url).get_backend_name() in MYSQL_BACKENDS:
+    if is_mysql(url):
         return MySqlDatabase(url, timeout_seconds=timeout_seconds)
-    return SqlDatabase(create_engine(url, timeout_seconds=timeout_seconds))
+    return SqliteDatabase(create_engine(url, timeout_seconds=timeout_seconds))

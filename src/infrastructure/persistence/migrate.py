@@ -19,7 +19,7 @@ from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
-from infrastructure.persistence.sql import storage_errors
+from infrastructure.persistence.engine import storage_errors
 
 MIGRATIONS_DIRECTORY = Path(__file__).with_name("migrations")
 ORIGINAL_REVISION: Final = "0001_original_users"

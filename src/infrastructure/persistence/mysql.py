@@ -1,12 +1,14 @@
-"""The repositories and unit of work on MySQL (or MariaDB), straight on asyncmy's pool.
+"""The service's database on MySQL (or MariaDB): repositories.py's repositories straight on
+asyncmy's pool.
 
 Through SQLAlchemy's async engine, the per-request session check (`find_active_user`) cost
 ~750 us of CPU per unit of work: pool checkout, the reset-on-return ROLLBACK, greenlet
 adaptation and statement building, for one indexed query. Here it costs ~80 us. SQLAlchemy
-still owns the schema (tables.py), the migrations and SQLite (sql.py).
+still owns the schema (tables.py), the statements (statements.py), the migrations and SQLite.
 
-- Statements are SQL constants with column lists built once from tables.py. asyncmy prepares
-  each on a connection at its first use and then runs it in the binary protocol.
+- statements.py's statements are compiled once for MySQL, to SQL text and the order of their
+  parameters. asyncmy prepares each on a connection at its first use and then runs it in the
+  binary protocol.
 - Connections run in autocommit: a statement is its own transaction, at no extra round trip.
   `transaction()` wraps BEGIN and COMMIT around the writes that must stand or fall together.
   Reads made before it are not in it, and need not be: every write checks its own condition
@@ -16,51 +18,50 @@ still owns the schema (tables.py), the migrations and SQLite (sql.py).
   than by an error the server reported is closed and never pooled again. Once one is found
   lost, those idle since are replaced without being tried, and one idle for a few seconds is
   pinged before use, so a dead connection fails at most the one request that meets it.
-- Errors translate as in sql.py: a duplicate email is EmailAlreadyRegistered, a session of a
-  deleted user UserNotFound, an outage StorageUnavailable, and anything else (a bug) a
-  RuntimeError chained to its cause.
+- Lost races are not outages. A statement that loses to a concurrent one (a deadlock, or on
+  Galera a certification failure, 1213; a lock wait timeout, 1205) was rolled back whole by
+  the server: outside a transaction it is made again, up to CONFLICT_ATTEMPTS times, except
+  for a compare-and-swap, which has simply lost (it matches no row). Inside a transaction, or
+  once the attempts are spent, it is StorageUnavailable. A node that is not ready or is
+  shutting down (1047, 1053) is StorageUnavailable too, with a log line of its own.
 """
 
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar, cast
+from typing import Any, Final, Self, TypeVar
 
 from asyncmy.connection import Connection
 from asyncmy.constants import CLIENT
-from asyncmy.cursors import Cursor
-from asyncmy.errors import IntegrityError, InterfaceError, MySQLError, OperationalError
+from asyncmy.errors import InterfaceError, MySQLError, OperationalError
 from asyncmy.pool import Pool
-from sqlalchemy import Table
 from sqlalchemy.dialects.mysql.asyncmy import dialect as asyncmy_dialect
 from sqlalchemy.engine import make_url
 
-from application.ports import SessionRepository, UnitOfWork, UserRepository
-from domain.errors import DomainError, EmailAlreadyRegistered, StorageUnavailable, UserNotFound
-from domain.sessions import Session
-from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
-from infrastructure.persistence.rows import session_from_row, session_row, user_from_row
-from infrastructure.persistence.tables import (
-    from_database_time,
-    sessions,
-    to_database_time,
-    users,
+from domain.errors import DomainError, StorageUnavailable
+from infrastructure.persistence.connections import (
+    MYSQL_CONNECT_TIMEOUT_SECONDS,
+    MYSQL_READ_TIMEOUT_SECONDS,
 )
+from infrastructure.persistence.repositories import (
+    Conflict,
+    Parameters,
+    Refusal,
+    Row,
+    SqlUnitOfWork,
+    Written,
+    refused,
+)
+from infrastructure.persistence.statements import SELECT_ONE, STATEMENTS, Statement
+from infrastructure.persistence.tables import from_database_time, to_database_time
 
 T = TypeVar("T")
 
-MYSQL_BACKENDS: Final = ("mysql", "mariadb")
-"""The URL schemes (before any `+driver`) this module serves."""
-MYSQL_READ_TIMEOUT_SECONDS: Final = 1.0
-"""Each wait on MySQL: for a reply (a query's, a ping's, a commit's), for a pooled connection
-to come free, for a new connection's greeting. Statements here are indexed single-row ones and
-transactions hold row locks for milliseconds, so one second is far above normal; a hung server
-then costs a request a second or two (a ping, then a new connection), and a 503."""
-MYSQL_CONNECT_TIMEOUT_SECONDS: Final = 1.0
-"""The TCP connect alone (asyncmy's connect_timeout). One second is plenty on a LAN."""
 MYSQL_POOL_SIZE: Final = 10
 """Connections per process. Statements take well under a millisecond, so ten in flight serve
 thousands of requests a second, and several processes' pools stay within the server's
@@ -72,78 +73,51 @@ IDLE_PING_SECONDS: Final = 5.0
 """A connection idle this long is pinged before use. A busy pool never idles that long, so the
 round trip is rare; a quiet one learns of a restart from a ping rather than from a request."""
 STATEMENT_CACHE_SIZE: Final = 32
-"""Prepared statements kept per connection: every statement of this module fits."""
+"""Prepared statements kept per connection: every statement of statements.py fits."""
+CONFLICT_ATTEMPTS: Final = 3
+"""How many times a statement that lost to concurrent ones is made, in all. The winner of a
+race has committed by the time the loser hears of it, so a second attempt almost always
+succeeds; a third covers a burst of writes to one row."""
 
-MYSQL_DUPLICATE_KEY: Final = 1062
-MYSQL_NO_REFERENCED_ROW: Final = 1452
-EMAIL_TAKEN: Final[Mapping[int, type[DomainError]]] = {MYSQL_DUPLICATE_KEY: EmailAlreadyRegistered}
-USER_GONE: Final[Mapping[int, type[DomainError]]] = {MYSQL_NO_REFERENCED_ROW: UserNotFound}
+REFUSALS: Final[Mapping[int, Refusal]] = {
+    1062: Refusal.DUPLICATE_KEY,  # ER_DUP_ENTRY
+    1452: Refusal.MISSING_REFERENCED_ROW,  # ER_NO_REFERENCED_ROW_2
+}
+LOST_RACE: Final = frozenset(
+    {
+        1213,  # ER_LOCK_DEADLOCK: a deadlock, or Galera's certification failure
+        1205,  # ER_LOCK_WAIT_TIMEOUT
+    }
+)
+NODE_NOT_READY: Final = frozenset(
+    {
+        1047,  # ER_UNKNOWN_COM_ERROR: a Galera node not (yet) synced with its cluster
+        1053,  # ER_SERVER_SHUTDOWN
+    }
+)
+
+logger = logging.getLogger("authsvc.storage")
 
 
-def _columns(table: Table, *, qualified: bool = False) -> str:
-    """The table's columns in tables.py's order, the order rows.py reads rows in."""
-    prefix = f"{table.name}." if qualified else ""
-    return ", ".join(prefix + column.name for column in table.columns)
+@dataclass(frozen=True, slots=True)
+class CompiledStatement:
+    sql: str
+    parameter_names: tuple[str, ...]
+    """In the order of the placeholders; a name used twice stands twice."""
 
-
-USER_COLUMNS: Final = _columns(users)
-SESSION_COLUMNS: Final = _columns(sessions)
-SELECT_ONE: Final = "SELECT 1"
-INSERT_USER: Final = "INSERT INTO users (name, email, password, created_at) VALUES (%s, %s, %s, %s)"
-SELECT_USER: Final = f"SELECT {USER_COLUMNS} FROM users WHERE id = %s"
-SELECT_USER_BY_EMAIL: Final = f"SELECT {USER_COLUMNS} FROM users WHERE email = %s"
-UPDATE_PASSWORD_HASH: Final = "UPDATE users SET password = %s WHERE id = %s"
-DELETE_USER: Final = "DELETE FROM users WHERE id = %s"
-LIST_USERS: Final = f"SELECT {USER_COLUMNS} FROM users WHERE id > %s ORDER BY id LIMIT %s"
-INSERT_SESSION: Final = (
-    f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({', '.join(['%s'] * len(sessions.c))})"
-)
-SELECT_SESSION: Final = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s"
-SELECT_SESSION_WITH_USER: Final = (
-    f"SELECT {_columns(sessions, qualified=True)}, {_columns(users, qualified=True)}"
-    " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = %s"
-)
-FIND_ACTIVE_USER: Final = (
-    f"SELECT {_columns(users, qualified=True)} FROM sessions"
-    " JOIN users ON users.id = sessions.user_id"
-    " WHERE sessions.id = %s AND sessions.user_id = %s"
-    " AND sessions.revoked_at IS NULL AND sessions.expires_at > %s"
-)
-ROTATE_SESSION: Final = (
-    "UPDATE sessions"
-    " SET refresh_token_hash = %s, previous_token_hash = %s, rotated_at = %s, last_used_at = %s"
-    " WHERE id = %s AND refresh_token_hash = %s AND revoked_at IS NULL"
-)
-REVOKE_SESSION: Final = "UPDATE sessions SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL"
-REVOKE_USERS_SESSIONS: Final = (
-    "UPDATE sessions SET revoked_at = %s"
-    " WHERE user_id = %s AND revoked_at IS NULL AND expires_at > %s"
-)
-REVOKE_USERS_OTHER_SESSIONS: Final = f"{REVOKE_USERS_SESSIONS} AND id != %s"
-LIST_ACTIVE_SESSIONS: Final = (
-    f"SELECT {SESSION_COLUMNS} FROM sessions"
-    " WHERE user_id = %s AND revoked_at IS NULL AND expires_at > %s"
-    " ORDER BY last_used_at DESC, id"
-)
-PURGE_SESSIONS: Final = "DELETE FROM sessions WHERE revoked_at IS NOT NULL OR expires_at <= %s"
+    def arguments(self, parameters: Parameters) -> tuple[object, ...]:
+        return tuple(_to_database(parameters[name]) for name in self.parameter_names)
 
 
 @functools.cache
-def _update_profile_statement(fields: tuple[str, ...]) -> str:
-    """One UPDATE per combination of changed fields, each a column of `users` (KeyError if not),
-    made while the session is active."""
-    assignments = ", ".join(f"{users.c[field].name} = %s" for field in fields)
-    return (
-        f"UPDATE users SET {assignments} WHERE id = %s AND EXISTS (SELECT 1 FROM sessions"
-        " WHERE sessions.id = %s AND sessions.user_id = users.id"
-        " AND sessions.revoked_at IS NULL AND sessions.expires_at > %s)"
-    )
+def compiled(statement: Statement) -> CompiledStatement:
+    """The statement as MySQL's SQL text, with `%s` placeholders, made once per statement."""
+    compiler = statement.compile(dialect=asyncmy_dialect())
+    return CompiledStatement(compiler.string, tuple(compiler.positiontup or ()))
 
 
-def _to_database(parameters: Sequence[object]) -> tuple[object, ...]:
-    return tuple(
-        to_database_time(value) if isinstance(value, datetime) else value for value in parameters
-    )
+def _to_database(value: object) -> object:
+    return to_database_time(value) if isinstance(value, datetime) else value
 
 
 def _from_database(row: Sequence[object]) -> tuple[object, ...]:
@@ -152,12 +126,36 @@ def _from_database(row: Sequence[object]) -> tuple[object, ...]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _NothingWritten:
+    """What a compare-and-swap that lost its race tells: it matched no row."""
+
+    rowcount: int = 0
+    lastrowid: None = None
+
+
+def _error_code(error: BaseException) -> int | None:
+    """The server's error number, for an error the server answered with."""
+    if isinstance(error, MySQLError) and error.args and isinstance(error.args[0], int):
+        return error.args[0]
+    return None
+
+
 def _reported_by_server(error: BaseException) -> bool:
     """An error the server answered with: the connection itself is sound."""
     return isinstance(error, MySQLError) and error.sqlstate is not None
 
 
 def _storage_error(error: Exception) -> Exception:
+    """The exception a unit of work raises for a database error it does not recover from, with
+    a log line that tells a lost race and a node out of its cluster from a plain outage."""
+    code = _error_code(error)
+    if code in LOST_RACE:
+        logger.warning("MySQL write lost to concurrent writes (error %d), not retried", code)
+        return StorageUnavailable()
+    if code in NODE_NOT_READY:
+        logger.error("MySQL node not ready or shutting down (error %d)", code)
+        return StorageUnavailable()
     if isinstance(error, OperationalError | InterfaceError | OSError | TimeoutError):
         return StorageUnavailable()
     return RuntimeError(f"database error ({type(error).__name__})")
@@ -182,6 +180,8 @@ class MySqlDatabase:
         self._created_pool: Pool | None = None
         self._closed = False
         self._lost_at = float("-inf")  # event-loop time a connection was last found lost
+        for statement in STATEMENTS:
+            compiled(statement)
 
     def unit_of_work(self) -> "MySqlUnitOfWork":
         return MySqlUnitOfWork(self)
@@ -189,7 +189,7 @@ class MySqlDatabase:
     async def ping(self) -> None:
         """Raises StorageUnavailable unless a pooled connection answers a trivial query."""
         async with self.unit_of_work() as unit:
-            await unit.fetch_one(SELECT_ONE, ())
+            await unit.fetch_one(SELECT_ONE, {})
 
     async def close(self) -> None:
         """Closes every connection, idle or in use; no unit of work starts afterwards."""
@@ -298,17 +298,14 @@ def _connect_arguments(url: str, read_timeout: float) -> dict[str, Any]:
     }
 
 
-class MySqlUnitOfWork(UnitOfWork):
+class MySqlUnitOfWork(SqlUnitOfWork):
     """One pooled connection for the span of a `with`."""
 
-    users: "MySqlUserRepository"
-    sessions: "MySqlSessionRepository"
-
     def __init__(self, database: MySqlDatabase) -> None:
+        super().__init__()
         self._database = database
         self._connection: Connection | None = None
-        self.users = MySqlUserRepository(self)
-        self.sessions = MySqlSessionRepository(self)
+        self._in_transaction = False
 
     async def __aenter__(self) -> Self:
         self._connection = await self._database.checkout()
@@ -328,6 +325,7 @@ class MySqlUnitOfWork(UnitOfWork):
     async def transaction(self) -> AsyncIterator[None]:
         connection = self._current_connection()
         await self._reply(connection, connection.begin())
+        self._in_transaction = True
         try:
             yield
         except BaseException:
@@ -337,53 +335,71 @@ class MySqlUnitOfWork(UnitOfWork):
             with contextlib.suppress(Exception):
                 await self._database.reply(connection, connection.rollback())
             raise
-        await self._reply(connection, connection.commit())
+        else:
+            await self._reply(connection, connection.commit())
+        finally:
+            self._in_transaction = False
 
-    async def fetch_one(
-        self, statement: str, parameters: Sequence[object]
-    ) -> tuple[Any, ...] | None:
+    async def fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None:
         cursor = await self._execute(statement, parameters)
         row = await cursor.fetchone()
         return None if row is None else _from_database(row)
 
-    async def fetch_all(
-        self, statement: str, parameters: Sequence[object]
-    ) -> list[tuple[Any, ...]]:
+    async def fetch_all(self, statement: Statement, parameters: Parameters) -> list[Row]:
         cursor = await self._execute(statement, parameters)
         return [_from_database(row) for row in await cursor.fetchall()]
 
     async def write(
         self,
-        statement: str,
-        parameters: Sequence[object],
+        statement: Statement,
+        parameters: Parameters,
         *,
-        refusals: Mapping[int, type[DomainError]] | None = None,
-    ) -> Cursor:
-        """`refusals` names the domain error that a row refused by the server with a given error
-        code means."""
-        return await self._execute(statement, parameters, refusals=refusals)
+        refusals: Mapping[Refusal, type[DomainError]] | None = None,
+        conflict: Conflict = Conflict.RETRY,
+    ) -> Written:
+        written: Written = await self._execute(
+            statement, parameters, refusals=refusals, conflict=conflict
+        )
+        return written
 
     async def _execute(
         self,
-        statement: str,
-        parameters: Sequence[object],
+        statement: Statement,
+        parameters: Parameters,
         *,
-        refusals: Mapping[int, type[DomainError]] | None = None,
-    ) -> Cursor:
+        refusals: Mapping[Refusal, type[DomainError]] | None = None,
+        conflict: Conflict = Conflict.RETRY,
+    ) -> Any:
+        """The one place a statement runs, and where its errors are translated."""
         connection = self._current_connection()
-        try:
-            cursor = connection.cursor()
-            await self._database.reply(
-                connection, cursor.execute(statement, _to_database(parameters))
-            )
-        except IntegrityError as error:
-            refusal = (refusals or {}).get(error.args[0])
-            if refusal is not None:
-                raise refusal() from None
-            raise _storage_error(error) from error
-        except Exception as error:
-            raise _storage_error(error) from error
-        return cursor
+        sql = compiled(statement)
+        attempt = 1
+        while True:
+            try:
+                cursor = connection.cursor()
+                execution = cursor.execute(sql.sql, sql.arguments(parameters))
+                await self._database.reply(connection, execution)
+            except Exception as error:
+                code = _error_code(error)
+                error_for_caller = refused(refusals, REFUSALS.get(code) if code else None)
+                if error_for_caller is not None:
+                    raise error_for_caller() from None
+                if code not in LOST_RACE or self._in_transaction:
+                    raise _storage_error(error) from error
+                if conflict is Conflict.LOST:
+                    logger.info("MySQL compare-and-swap lost its race (error %d)", code)
+                    return _NothingWritten()
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise _storage_error(error) from error
+                logger.info(
+                    "MySQL statement lost to a concurrent write (error %d), attempt %d of %d",
+                    code,
+                    attempt,
+                    CONFLICT_ATTEMPTS,
+                )
+                attempt += 1
+            else:
+                return cursor
 
     async def _reply(self, connection: Connection, request: Awaitable[T]) -> T:
         try:
@@ -395,115 +411,3 @@ class MySqlUnitOfWork(UnitOfWork):
         if self._connection is None:
             raise RuntimeError("the unit of work is used outside `async with`")
         return self._connection
-
-
-class _MySqlRepository:
-    def __init__(self, unit: MySqlUnitOfWork) -> None:
-        self._unit = unit
-
-
-class MySqlUserRepository(_MySqlRepository, UserRepository):
-    async def add(self, user: NewUser) -> User:
-        """`created_at` is kept to the second, as the original TIMESTAMP column keeps it."""
-        created_at = user.created_at.replace(microsecond=0)
-        cursor = await self._unit.write(
-            INSERT_USER,
-            (user.name, user.email.value, user.password_hash.value, created_at),
-            refusals=EMAIL_TAKEN,
-        )
-        return User(
-            id=cursor.lastrowid,
-            name=user.name,
-            email=user.email,
-            password_hash=user.password_hash,
-            created_at=created_at,
-        )
-
-    async def get(self, user_id: int) -> User | None:
-        row = await self._unit.fetch_one(SELECT_USER, (user_id,))
-        return user_from_row(row) if row else None
-
-    async def get_by_email(self, email: Email) -> User | None:
-        row = await self._unit.fetch_one(SELECT_USER_BY_EMAIL, (email.value,))
-        return user_from_row(row) if row else None
-
-    async def update_profile(
-        self, user_id: int, changes: ProfileChanges, *, session_id: str, now: datetime
-    ) -> User | None:
-        """One UPDATE of the changed columns only, so a concurrent edit of another survives.
-        It matches no row unless the session is active (a rowcount of matched rows, changed or
-        not: CLIENT.FOUND_ROWS)."""
-        changed = changes.as_dict()
-        statement = _update_profile_statement(tuple(changed))
-        cursor = await self._unit.write(statement, (*changed.values(), user_id, session_id, now))
-        return await self.get(user_id) if cursor.rowcount == 1 else None
-
-    async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None:
-        await self._unit.write(UPDATE_PASSWORD_HASH, (password_hash.value, user_id))
-
-    async def delete(self, user_id: int) -> bool:
-        """The user's sessions go with the row, by ON DELETE CASCADE."""
-        cursor = await self._unit.write(DELETE_USER, (user_id,))
-        return cursor.rowcount == 1
-
-    async def list(self, after_id: int, limit: int) -> list[User]:
-        """Keyset pagination on the primary key: any page costs as little as the first."""
-        rows = await self._unit.fetch_all(LIST_USERS, (after_id, limit))
-        return [user_from_row(row) for row in rows]
-
-
-class MySqlSessionRepository(_MySqlRepository, SessionRepository):
-    async def add(self, session: Session) -> None:
-        """Raises UserNotFound if the user was deleted meanwhile."""
-        await self._unit.write(INSERT_SESSION, session_row(session), refusals=USER_GONE)
-
-    async def get(self, session_id: str) -> Session | None:
-        row = await self._unit.fetch_one(SELECT_SESSION, (session_id,))
-        return session_from_row(row) if row else None
-
-    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
-        row = await self._unit.fetch_one(SELECT_SESSION_WITH_USER, (session_id,))
-        if row is None:
-            return None
-        session_columns = len(sessions.c)
-        return session_from_row(row[:session_columns]), user_from_row(row[session_columns:])
-
-    async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
-        row = await self._unit.fetch_one(FIND_ACTIVE_USER, (session_id, user_id, now))
-        return user_from_row(row) if row else None
-
-    async def rotate(self, session: Session, *, expected_hash: str) -> bool:
-        cursor = await self._unit.write(
-            ROTATE_SESSION,
-            (
-                session.refresh_token_hash,
-                session.previous_token_hash,
-                session.rotated_at,
-                session.last_used_at,
-                session.id,
-                expected_hash,
-            ),
-        )
-        return cursor.rowcount == 1
-
-    async def revoke(self, session_id: str, now: datetime) -> bool:
-        cursor = await self._unit.write(REVOKE_SESSION, (now, session_id))
-        return cursor.rowcount == 1
-
-    async def revoke_all_for_user(
-        self, user_id: int, now: datetime, *, keep: str | None = None
-    ) -> int:
-        if keep is None:
-            cursor = await self._unit.write(REVOKE_USERS_SESSIONS, (now, user_id, now))
-        else:
-            cursor = await self._unit.write(REVOKE_USERS_OTHER_SESSIONS, (now, user_id, now, keep))
-        return cast(int, cursor.rowcount)  # asyncmy's stub says object
-
-    async def list_active(self, user_id: int, now: datetime) -> list[Session]:
-        rows = await self._unit.fetch_all(LIST_ACTIVE_SESSIONS, (user_id, now))
-        return [session_from_row(row) for row in rows]
-
-    async def purge(self, now: datetime) -> int:
-        """One DELETE, served by the expires_at index; run it often enough to keep it small."""
-        cursor = await self._unit.write(PURGE_SESSIONS, (now,))
-        return cast(int, cursor.rowcount)  # asyncmy's stub says object

@@ -20,6 +20,7 @@ from domain.errors import DomainError, StorageUnavailable, ValidationFailed
 from domain.users import Email, User, is_unsafe_to_display
 from infrastructure.container import Container, Services, running
 from infrastructure.logs import configure_logging
+from infrastructure.persistence.engine import create_engine
 from infrastructure.persistence.legacy_emails import LegacyEmailsCollide
 from infrastructure.persistence.migrate import (
     ORIGINAL_REVISION,
@@ -27,7 +28,6 @@ from infrastructure.persistence.migrate import (
     adopt_database,
     upgrade_database,
 )
-from infrastructure.persistence.sql import create_engine
 from infrastructure.settings import ConfigurationError, Settings
 
 T = TypeVar("T")

@@ -1,0 +1,277 @@
+"""The repositories on SQL, for both engines: statements.py's statements in, entities out.
+
+`SqlUnitOfWork` is the part each engine adds: how a statement runs on its connection, and
+what a refused write means. sqlite.py runs the statements through SQLAlchemy's engine, mysql.py
+on the raw driver. Rows come back as sequences of their tables' columns in tables.py's order,
+with datetimes in aware UTC.
+"""
+
+import enum
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from application.ports import SessionRepository, UnitOfWork, UserRepository
+from domain.errors import DomainError, EmailAlreadyRegistered, UserNotFound
+from domain.sessions import Session
+from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
+from infrastructure.persistence import statements
+from infrastructure.persistence.statements import Statement
+from infrastructure.persistence.tables import sessions
+
+Row = Sequence[Any]
+Parameters = Mapping[str, object]
+
+
+class Refusal(enum.Enum):
+    """A write the database refused for a reason a repository can name to its caller."""
+
+    DUPLICATE_KEY = enum.auto()
+    MISSING_REFERENCED_ROW = enum.auto()
+
+
+class Written(Protocol):
+    """What a write tells: the rows it matched, and the id it gave a new row."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def lastrowid(self) -> Any: ...
+
+
+class Conflict(enum.Enum):
+    """What a write lost to a concurrent one means (a deadlock, a cluster's certification
+    failure): for most writes, to be made again; for a compare-and-swap, that it lost."""
+
+    RETRY = enum.auto()
+    LOST = enum.auto()
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """The repositories on one connection; an engine's subclass runs the statements.
+
+    Database errors never leave a unit of work as driver or SQLAlchemy exceptions: an outage
+    becomes StorageUnavailable, a refusal named in `refusals` its domain error, and anything
+    else (a bug, not an outage) a RuntimeError chained to its cause."""
+
+    users: "SqlUserRepository"
+    sessions: "SqlSessionRepository"
+
+    def __init__(self) -> None:
+        self.users = SqlUserRepository(self)
+        self.sessions = SqlSessionRepository(self)
+
+    @abstractmethod
+    async def fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None: ...
+
+    @abstractmethod
+    async def fetch_all(self, statement: Statement, parameters: Parameters) -> Sequence[Row]: ...
+
+    @abstractmethod
+    async def write(
+        self,
+        statement: Statement,
+        parameters: Parameters,
+        *,
+        refusals: Mapping[Refusal, type[DomainError]] | None = None,
+        conflict: Conflict = Conflict.RETRY,
+    ) -> Written:
+        """Runs a write, committed at once outside `transaction()`. `conflict` says what
+        losing to a concurrent write means; a lost compare-and-swap matches no row."""
+        ...
+
+
+def refused(
+    refusals: Mapping[Refusal, type[DomainError]] | None, refusal: Refusal | None
+) -> type[DomainError] | None:
+    """The domain error `refusals` names for a refused write, if any."""
+    return None if refusals is None or refusal is None else refusals.get(refusal)
+
+
+EMAIL_TAKEN = {Refusal.DUPLICATE_KEY: EmailAlreadyRegistered}
+USER_GONE = {Refusal.MISSING_REFERENCED_ROW: UserNotFound}
+
+
+class SqlUserRepository(UserRepository):
+    def __init__(self, unit: SqlUnitOfWork) -> None:
+        self._unit = unit
+
+    async def add(self, user: NewUser) -> User:
+        # The original `created_at TIMESTAMP` keeps whole seconds: the user returned is the
+        # user as stored.
+        created_at = user.created_at.replace(microsecond=0)
+        written = await self._unit.write(
+            statements.INSERT_USER,
+            {
+                "name": user.name,
+                "email": user.email.value,
+                "password": user.password_hash.value,
+                "created_at": created_at,
+            },
+            refusals=EMAIL_TAKEN,
+        )
+        return User(
+            id=written.lastrowid,
+            name=user.name,
+            email=user.email,
+            password_hash=user.password_hash,
+            created_at=created_at,
+        )
+
+    async def get(self, user_id: int) -> User | None:
+        row = await self._unit.fetch_one(statements.SELECT_USER, {"user_id": user_id})
+        return user_from_row(row) if row else None
+
+    async def get_by_email(self, email: Email) -> User | None:
+        row = await self._unit.fetch_one(statements.SELECT_USER_BY_EMAIL, {"email": email.value})
+        return user_from_row(row) if row else None
+
+    async def update_profile(
+        self, user_id: int, changes: ProfileChanges, *, session_id: str, now: datetime
+    ) -> User | None:
+        """One UPDATE of the changed columns only, so a concurrent edit of another survives.
+        It matches no row unless the session is active."""
+        changed = changes.as_dict()
+        written = await self._unit.write(
+            statements.update_profile(tuple(changed)),
+            {**changed, "user_id": user_id, "session_id": session_id, "now": now},
+        )
+        return await self.get(user_id) if written.rowcount == 1 else None
+
+    async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None:
+        await self._unit.write(
+            statements.UPDATE_PASSWORD_HASH,
+            {"password": password_hash.value, "user_id": user_id},
+        )
+
+    async def delete(self, user_id: int) -> bool:
+        """The user's sessions go with the row, by ON DELETE CASCADE."""
+        written = await self._unit.write(statements.DELETE_USER, {"user_id": user_id})
+        return written.rowcount == 1
+
+    async def list(self, after_id: int, limit: int) -> list[User]:
+        """Keyset pagination on the primary key: any page costs as little as the first."""
+        rows = await self._unit.fetch_all(
+            statements.LIST_USERS, {"after_id": after_id, "limit": limit}
+        )
+        return [user_from_row(row) for row in rows]
+
+
+class SqlSessionRepository(SessionRepository):
+    def __init__(self, unit: SqlUnitOfWork) -> None:
+        self._unit = unit
+
+    async def add(self, session: Session) -> None:
+        """Raises UserNotFound if the user was deleted meanwhile."""
+        await self._unit.write(statements.INSERT_SESSION, session_row(session), refusals=USER_GONE)
+
+    async def get(self, session_id: str) -> Session | None:
+        row = await self._unit.fetch_one(statements.SELECT_SESSION, {"session_id": session_id})
+        return session_from_row(row) if row else None
+
+    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
+        row = await self._unit.fetch_one(
+            statements.SELECT_SESSION_WITH_USER, {"session_id": session_id}
+        )
+        if row is None:
+            return None
+        session_columns = len(sessions.c)
+        return session_from_row(row[:session_columns]), user_from_row(row[session_columns:])
+
+    async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
+        row = await self._unit.fetch_one(
+            statements.FIND_ACTIVE_USER,
+            {"session_id": session_id, "user_id": user_id, "now": now},
+        )
+        return user_from_row(row) if row else None
+
+    async def rotate(self, session: Session, *, expected_hash: str) -> bool:
+        written = await self._unit.write(
+            statements.ROTATE_SESSION,
+            {
+                "refresh_token_hash": session.refresh_token_hash,
+                "previous_token_hash": session.previous_token_hash,
+                "rotated_at": session.rotated_at,
+                "last_used_at": session.last_used_at,
+                "session_id": session.id,
+                "expected_hash": expected_hash,
+            },
+            conflict=Conflict.LOST,
+        )
+        return written.rowcount == 1
+
+    async def revoke(self, session_id: str, now: datetime) -> bool:
+        written = await self._unit.write(
+            statements.REVOKE_SESSION, {"session_id": session_id, "now": now}
+        )
+        return written.rowcount == 1
+
+    async def revoke_all_for_user(
+        self, user_id: int, now: datetime, *, keep: str | None = None
+    ) -> int:
+        parameters: dict[str, object] = {"owner_id": user_id, "now": now}
+        statement = statements.REVOKE_USERS_SESSIONS
+        if keep is not None:
+            statement, parameters["keep"] = statements.REVOKE_USERS_OTHER_SESSIONS, keep
+        written = await self._unit.write(statement, parameters)
+        return written.rowcount
+
+    async def list_active(self, user_id: int, now: datetime) -> list[Session]:
+        rows = await self._unit.fetch_all(
+            statements.LIST_ACTIVE_SESSIONS, {"user_id": user_id, "now": now}
+        )
+        return [session_from_row(row) for row in rows]
+
+    async def purge(self, now: datetime) -> int:
+        """One DELETE of every session no longer active."""
+        written = await self._unit.write(statements.PURGE_SESSIONS, {"now": now})
+        return written.rowcount
+
+
+def user_from_row(row: Row) -> User:
+    id_, name, email, password, bio, contact, created_at = row
+    return User(
+        id=id_,
+        name=name,
+        email=Email.stored(email),
+        password_hash=PasswordHash(password),
+        bio=bio,
+        contact=contact,
+        created_at=created_at,
+    )
+
+
+def session_from_row(row: Row) -> Session:
+    (
+        id_,
+        user_id,
+        refresh_token_hash,
+        previous_token_hash,
+        rotated_at,
+        created_at,
+        last_used_at,
+        expires_at,
+        revoked_at,
+        user_agent,
+        ip,
+    ) = row
+    return Session(
+        id=id_,
+        user_id=user_id,
+        refresh_token_hash=refresh_token_hash,
+        previous_token_hash=previous_token_hash,
+        rotated_at=rotated_at,
+        created_at=created_at,
+        last_used_at=last_used_at,
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+        user_agent=user_agent,
+        ip=ip,
+    )
+
+
+def session_row(session: Session) -> Parameters:
+    """The session as INSERT_SESSION's parameters, one a column."""
+    return {column.name: getattr(session, column.name) for column in sessions.c}
