@@ -15,9 +15,8 @@ plain string, so the code under test builds its own engine in its own event loop
         async with fresh_database(request.param, tmp_path) as url:
             yield url
 
-Unless the test is about migrations, bring the database to head with `upgrade_database` on an
-engine from `create_engine(url)`, disposed afterwards. `fresh_mysql_database()` and
-`sqlite_url(directory)` serve the cases that need one kind only;
+Unless the test is about migrations, bring the database to head with `await migrated(url)`.
+`fresh_mysql_database()` and `sqlite_url(directory)` serve the cases that need one kind only;
 `require_mysql(mysql_server_url())` just skips without a server.
 
 Redis: `TEST_REDIS_URL` (default `redis://127.0.0.1:6379/15`), skipped or failed the same way
@@ -42,6 +41,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from infrastructure.persistence.engine import create_engine
+from infrastructure.persistence.migrate import upgrade_database
 
 DEFAULT_TEST_MYSQL_URL = "mysql+asyncmy://root:@127.0.0.1:3306/test"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -103,6 +105,16 @@ async def require_mysql(server: URL) -> None:
         if os.environ.get("REQUIRE_MYSQL") == "1":
             pytest.fail(message)
         pytest.skip(message)
+
+
+async def migrated(url: str) -> str:
+    """The database of `url` brought to the head revision; the URL again."""
+    engine = create_engine(url)
+    try:
+        await upgrade_database(engine)
+    finally:
+        await engine.dispose()
+    return url
 
 
 @asynccontextmanager

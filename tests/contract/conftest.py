@@ -8,10 +8,8 @@ from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.sessions import Session, new_session_id
 from domain.users import Email, NewUser, PasswordHash, User
 from infrastructure.persistence.database import open_database
-from infrastructure.persistence.engine import create_engine
 from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
-from infrastructure.persistence.migrate import upgrade_database
-from tests.databases import DATABASES, fresh_database
+from tests.databases import DATABASES, fresh_database, migrated
 
 NewUserFactory = Callable[..., NewUser]
 AddUser = Callable[..., Awaitable[User]]
@@ -34,12 +32,7 @@ async def uow_factory(
         yield lambda: InMemoryUnitOfWork(store)
         return
     async with fresh_database(request.param, tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            await upgrade_database(engine)
-        finally:
-            await engine.dispose()
-        database = open_database(url)
+        database = open_database(await migrated(url))
         try:
             yield database.unit_of_work
         finally:

@@ -35,10 +35,9 @@ from schemathesis.checks import allow_header_conformance, positive_data_acceptan
 from schemathesis.python.asgi import shutdown_lifespans
 
 from infrastructure.container import Container
-from infrastructure.persistence.engine import create_engine
-from infrastructure.persistence.migrate import upgrade_database
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
+from tests.databases import migrated
 
 MAX_EXAMPLES_PER_OPERATION = 25
 # Not worth holding the service to, each for the reason in the module's docstring.
@@ -75,19 +74,11 @@ schema.app = app
 schema.config.generation.update(with_security_parameters=False)
 
 
-async def _migrate(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        await upgrade_database(engine)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def migrated_database() -> Iterator[None]:
     """The database at head for the whole run; the app shut down (its engine closed) before
     the file goes."""
-    asyncio.run(_migrate(DATABASE_URL))
+    asyncio.run(migrated(DATABASE_URL))
     try:
         yield
     finally:

@@ -29,11 +29,9 @@ from dependency_injector import providers
 from litestar import Litestar
 
 from infrastructure.container import Container
-from infrastructure.persistence.engine import create_engine
-from infrastructure.persistence.migrate import upgrade_database
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
-from tests.databases import DATABASES, SQLITE_FILE, fresh_database, sqlite_url
+from tests.databases import DATABASES, SQLITE_FILE, fresh_database, migrated, sqlite_url
 
 BASE_URL = "https://testserver"
 PASSWORD = "correct horse battery staple"
@@ -152,15 +150,6 @@ class ClientFactory(Protocol):
         `cookies=False` the client keeps no cookies: it sends only the tokens given to it.
         `adapters` replace the service's adapters of those names (a clock, a hasher)."""
         ...
-
-
-async def migrated(url: str) -> str:
-    engine = create_engine(url)
-    try:
-        await upgrade_database(engine)
-    finally:
-        await engine.dispose()
-    return url
 
 
 @pytest.fixture(scope="session")

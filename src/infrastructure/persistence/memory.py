@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
-from types import TracebackType
 from typing import Self
 
 from application.ports import SessionRepository, UnitOfWork, UserRepository
@@ -217,13 +216,8 @@ class InMemoryUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
+    async def __aexit__(self, *_: object) -> None:
+        """Nothing to release."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

@@ -18,44 +18,44 @@ still owns the schema (tables.py), the statements (statements.py), the migration
   than by an error the server reported is closed and never pooled again. Once one is found
   lost, those idle since are replaced without being tried, and one idle for a few seconds is
   pinged before use, so a dead connection fails at most the one request that meets it.
-- Lost races are not outages. A statement that loses to a concurrent one (a deadlock, or on
-  Galera a certification failure, 1213; a lock wait timeout, 1205) was rolled back whole by
-  the server: outside a transaction it is made again, up to CONFLICT_ATTEMPTS times, except
-  for a compare-and-swap, which has simply lost (it matches no row). Inside a transaction, or
-  once the attempts are spent, it is StorageUnavailable. A node that is not ready or is
-  shutting down (1047, 1053) is StorageUnavailable too, with a log line of its own.
+- Errors are translated in one place, `_translated`: a duplicate email or a session of a
+  deleted user is a refusal, a deadlock (on Galera also a certification failure, 1213) or a
+  lock wait timeout (1205) a lost race, which SqlUnitOfWork makes again or reports as a lost
+  compare-and-swap (repositories.py). A node not ready or shutting down (1047, 1053) is
+  StorageUnavailable with a log line of its own; other outages are StorageUnavailable, and
+  anything else (a bug) a RuntimeError chained to its cause.
 """
 
 import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from asyncmy.connection import Connection
 from asyncmy.constants import CLIENT
+from asyncmy.cursors import Cursor
 from asyncmy.errors import InterfaceError, MySQLError, OperationalError
 from asyncmy.pool import Pool
 from sqlalchemy.dialects.mysql.asyncmy import dialect as asyncmy_dialect
 from sqlalchemy.engine import make_url
 
-from domain.errors import DomainError, StorageUnavailable
+from domain.errors import StorageUnavailable
 from infrastructure.persistence.connections import (
     MYSQL_CONNECT_TIMEOUT_SECONDS,
     MYSQL_READ_TIMEOUT_SECONDS,
 )
 from infrastructure.persistence.repositories import (
-    Conflict,
+    LostRace,
     Parameters,
     Refusal,
+    Refused,
     Row,
     SqlUnitOfWork,
     Written,
-    refused,
 )
 from infrastructure.persistence.statements import SELECT_ONE, STATEMENTS, Statement
 from infrastructure.persistence.tables import from_database_time, to_database_time
@@ -74,11 +74,6 @@ IDLE_PING_SECONDS: Final = 5.0
 round trip is rare; a quiet one learns of a restart from a ping rather than from a request."""
 STATEMENT_CACHE_SIZE: Final = 32
 """Prepared statements kept per connection: every statement of statements.py fits."""
-CONFLICT_ATTEMPTS: Final = 3
-"""How many times a statement that lost to concurrent ones is made, in all. The winner of a
-race has committed by the time the loser hears of it, so a second attempt almost always
-succeeds; a third covers a burst of writes to one row."""
-
 REFUSALS: Final[Mapping[int, Refusal]] = {
     1062: Refusal.DUPLICATE_KEY,  # ER_DUP_ENTRY
     1452: Refusal.MISSING_REFERENCED_ROW,  # ER_NO_REFERENCED_ROW_2
@@ -126,14 +121,6 @@ def _from_database(row: Sequence[object]) -> tuple[object, ...]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _NothingWritten:
-    """What a compare-and-swap that lost its race tells: it matched no row."""
-
-    rowcount: int = 0
-    lastrowid: None = None
-
-
 def _error_code(error: BaseException) -> int | None:
     """The server's error number, for an error the server answered with."""
     if isinstance(error, MySQLError) and error.args and isinstance(error.args[0], int):
@@ -146,13 +133,15 @@ def _reported_by_server(error: BaseException) -> bool:
     return isinstance(error, MySQLError) and error.sqlstate is not None
 
 
-def _storage_error(error: Exception) -> Exception:
-    """The exception a unit of work raises for a database error it does not recover from, with
-    a log line that tells a lost race and a node out of its cluster from a plain outage."""
+def _translated(error: Exception) -> Exception:
+    """The one place an error of MySQL's becomes what a unit of work raises: a refusal or a
+    lost race for SqlUnitOfWork to handle, else StorageUnavailable for an outage (a node out of
+    its cluster logged as such) or a RuntimeError for a bug."""
     code = _error_code(error)
+    if (refusal := REFUSALS.get(code or 0)) is not None:
+        return Refused(refusal)
     if code in LOST_RACE:
-        logger.warning("MySQL write lost to concurrent writes (error %d), not retried", code)
-        return StorageUnavailable()
+        return LostRace(f"MySQL error {code}")
     if code in NODE_NOT_READY:
         logger.error("MySQL node not ready or shutting down (error %d)", code)
         return StorageUnavailable()
@@ -214,7 +203,7 @@ class MySqlDatabase:
                 if await self._is_sound(pool, connection):
                     return connection
         except Exception as error:
-            raise _storage_error(error) from error
+            raise _translated(error) from error
 
     def checkin(self, connection: Connection) -> None:
         """Back to the pool, which drops it if it is closed or still in a transaction."""
@@ -298,116 +287,59 @@ def _connect_arguments(url: str, read_timeout: float) -> dict[str, Any]:
     }
 
 
-class MySqlUnitOfWork(SqlUnitOfWork):
+class MySqlUnitOfWork(SqlUnitOfWork[Connection]):
     """One pooled connection for the span of a `with`."""
 
     def __init__(self, database: MySqlDatabase) -> None:
         super().__init__()
         self._database = database
-        self._connection: Connection | None = None
-        self._in_transaction = False
 
-    async def __aenter__(self) -> Self:
-        self._connection = await self._database.checkout()
-        return self
+    async def _connect(self) -> Connection:
+        return await self._database.checkout()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            self._database.checkin(connection)
+    async def _release(self, connection: Connection) -> None:
+        self._database.checkin(connection)
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        connection = self._current_connection()
+    async def _begin(self, connection: Connection) -> None:
         await self._reply(connection, connection.begin())
-        self._in_transaction = True
-        try:
-            yield
-        except BaseException:
-            # Not raised: a rollback that fails leaves the connection closed, and the server
-            # rolls back the transaction of a closed connection anyway. One that is never
-            # answered leaves it in the transaction, and the pool closes such a connection.
-            with contextlib.suppress(Exception):
-                await self._database.reply(connection, connection.rollback())
-            raise
-        else:
-            await self._reply(connection, connection.commit())
-        finally:
-            self._in_transaction = False
 
-    async def fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None:
+    async def _commit(self, connection: Connection) -> None:
+        await self._reply(connection, connection.commit())
+
+    async def _roll_back(self, connection: Connection) -> None:
+        # A rollback that fails leaves the connection closed, and the server rolls back the
+        # transaction of a closed connection anyway. One that is never answered leaves it in
+        # the transaction, and the pool closes such a connection.
+        with contextlib.suppress(Exception):
+            await self._database.reply(connection, connection.rollback())
+
+    async def _fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None:
         cursor = await self._execute(statement, parameters)
         row = await cursor.fetchone()
         return None if row is None else _from_database(row)
 
-    async def fetch_all(self, statement: Statement, parameters: Parameters) -> list[Row]:
+    async def _fetch_all(self, statement: Statement, parameters: Parameters) -> list[Row]:
         cursor = await self._execute(statement, parameters)
         return [_from_database(row) for row in await cursor.fetchall()]
 
-    async def write(
-        self,
-        statement: Statement,
-        parameters: Parameters,
-        *,
-        refusals: Mapping[Refusal, type[DomainError]] | None = None,
-        conflict: Conflict = Conflict.RETRY,
-    ) -> Written:
-        written: Written = await self._execute(
-            statement, parameters, refusals=refusals, conflict=conflict
-        )
-        return written
+    async def _write(self, statement: Statement, parameters: Parameters) -> Written:
+        # asyncmy's stub types rowcount as object; it is the int of DB-API.
+        return cast(Written, await self._execute(statement, parameters))
 
-    async def _execute(
-        self,
-        statement: Statement,
-        parameters: Parameters,
-        *,
-        refusals: Mapping[Refusal, type[DomainError]] | None = None,
-        conflict: Conflict = Conflict.RETRY,
-    ) -> Any:
-        """The one place a statement runs, and where its errors are translated."""
+    async def _execute(self, statement: Statement, parameters: Parameters) -> Cursor:
         connection = self._current_connection()
         sql = compiled(statement)
-        attempt = 1
-        while True:
-            try:
-                cursor = connection.cursor()
-                execution = cursor.execute(sql.sql, sql.arguments(parameters))
-                await self._database.reply(connection, execution)
-            except Exception as error:
-                code = _error_code(error)
-                error_for_caller = refused(refusals, REFUSALS.get(code) if code else None)
-                if error_for_caller is not None:
-                    raise error_for_caller() from None
-                if code not in LOST_RACE or self._in_transaction:
-                    raise _storage_error(error) from error
-                if conflict is Conflict.LOST:
-                    logger.info("MySQL compare-and-swap lost its race (error %d)", code)
-                    return _NothingWritten()
-                if attempt == CONFLICT_ATTEMPTS:
-                    raise _storage_error(error) from error
-                logger.info(
-                    "MySQL statement lost to a concurrent write (error %d), attempt %d of %d",
-                    code,
-                    attempt,
-                    CONFLICT_ATTEMPTS,
-                )
-                attempt += 1
-            else:
-                return cursor
+        try:
+            cursor = connection.cursor()
+            await self._database.reply(
+                connection, cursor.execute(sql.sql, sql.arguments(parameters))
+            )
+        except Exception as error:
+            raise _translated(error) from error
+        return cursor
 
     async def _reply(self, connection: Connection, request: Awaitable[T]) -> T:
         try:
             return await self._database.reply(connection, request)
         except Exception as error:
-            raise _storage_error(error) from error
-
-    def _current_connection(self) -> Connection:
-        if self._connection is None:
-            raise RuntimeError("the unit of work is used outside `async with`")
-        return self._connection
+            raise _translated(error) from error

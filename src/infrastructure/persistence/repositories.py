@@ -1,19 +1,23 @@
 """The repositories on SQL, for both engines: statements.py's statements in, entities out.
 
-`SqlUnitOfWork` is the part each engine adds: how a statement runs on its connection, and
-what a refused write means. sqlite.py runs the statements through SQLAlchemy's engine, mysql.py
-on the raw driver. Rows come back as sequences of their tables' columns in tables.py's order,
-with datetimes in aware UTC.
+`SqlUnitOfWork` holds what both engines share; each engine's subclass adds how it connects,
+runs a statement and tells a refused write or a lost race: sqlite.py through SQLAlchemy's
+engine, mysql.py on the raw driver. Rows come back as sequences of their tables' columns in
+tables.py's order, with datetimes in aware UTC.
 """
 
+import contextlib
 import enum
+import logging
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
 from application.ports import SessionRepository, UnitOfWork, UserRepository
-from domain.errors import DomainError, EmailAlreadyRegistered, UserNotFound
+from domain.errors import DomainError, EmailAlreadyRegistered, StorageUnavailable, UserNotFound
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
 from infrastructure.persistence import statements
@@ -22,6 +26,8 @@ from infrastructure.persistence.tables import sessions
 
 Row = Sequence[Any]
 Parameters = Mapping[str, object]
+T = TypeVar("T")
+ConnectionT = TypeVar("ConnectionT")
 
 
 class Refusal(enum.Enum):
@@ -42,19 +48,56 @@ class Written(Protocol):
 
 
 class Conflict(enum.Enum):
-    """What a write lost to a concurrent one means (a deadlock, a cluster's certification
-    failure): for most writes, to be made again; for a compare-and-swap, that it lost."""
+    """What a write that lost to a concurrent one means: for most writes, that it is to be
+    made again; for a compare-and-swap, that it lost."""
 
     RETRY = enum.auto()
     LOST = enum.auto()
 
 
-class SqlUnitOfWork(UnitOfWork):
-    """The repositories on one connection; an engine's subclass runs the statements.
+class Refused(Exception):
+    """Raised by an engine: the database refused a write for a reason repositories can name."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.name)
+        self.refusal = refusal
+
+
+class LostRace(Exception):
+    """Raised by an engine: a statement or commit lost to a concurrent one (a deadlock, a
+    cluster's certification failure, a lock wait timeout), and the database rolled back its
+    transaction whole."""
+
+
+@dataclass(frozen=True, slots=True)
+class _NothingWritten:
+    """What a compare-and-swap that lost its race tells: it matched no row."""
+
+    rowcount: int = 0
+    lastrowid: None = None
+
+
+CONFLICT_ATTEMPTS: Final = 3
+"""How many times a statement that loses to concurrent ones is made, in all. The winner of a
+race has committed by the time the loser hears of it, so a second attempt almost always
+succeeds; a third covers a burst of writes to one row."""
+
+logger = logging.getLogger("authsvc.storage")
+
+
+class SqlUnitOfWork(UnitOfWork, Generic[ConnectionT]):
+    """The repositories on one connection, for the span of a `with`; an engine's subclass
+    connects and runs the statements.
 
     Database errors never leave a unit of work as driver or SQLAlchemy exceptions: an outage
     becomes StorageUnavailable, a refusal named in `refusals` its domain error, and anything
-    else (a bug, not an outage) a RuntimeError chained to its cause."""
+    else (a bug, not an outage) a RuntimeError chained to its cause.
+
+    Lost races are not outages. A statement outside `transaction()` that loses to concurrent
+    ones was its own transaction, rolled back whole, so it is made again, up to
+    CONFLICT_ATTEMPTS times; a compare-and-swap has simply lost (it matched no row). Inside a
+    transaction, or once the attempts are spent, it is StorageUnavailable. Each is logged as
+    a conflict, not as an outage."""
 
     users: "SqlUserRepository"
     sessions: "SqlSessionRepository"
@@ -62,14 +105,48 @@ class SqlUnitOfWork(UnitOfWork):
     def __init__(self) -> None:
         self.users = SqlUserRepository(self)
         self.sessions = SqlSessionRepository(self)
+        self._connection: ConnectionT | None = None
+        self._in_transaction = False
 
-    @abstractmethod
-    async def fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None: ...
+    async def __aenter__(self) -> Self:
+        self._connection = await self._connect()
+        return self
 
-    @abstractmethod
-    async def fetch_all(self, statement: Statement, parameters: Parameters) -> Sequence[Row]: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await self._release(connection)
 
-    @abstractmethod
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        connection = self._current_connection()
+        await self._begin(connection)
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            await self._roll_back(connection)
+            raise
+        else:
+            try:
+                await self._commit(connection)
+            except LostRace as lost:
+                logger.warning("transaction lost to concurrent writes (%s)", lost)
+                raise StorageUnavailable from lost
+        finally:
+            self._in_transaction = False
+
+    async def fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None:
+        return await self._attempts(lambda: self._fetch_one(statement, parameters))
+
+    async def fetch_all(self, statement: Statement, parameters: Parameters) -> Sequence[Row]:
+        return await self._attempts(lambda: self._fetch_all(statement, parameters))
+
     async def write(
         self,
         statement: Statement,
@@ -78,16 +155,71 @@ class SqlUnitOfWork(UnitOfWork):
         refusals: Mapping[Refusal, type[DomainError]] | None = None,
         conflict: Conflict = Conflict.RETRY,
     ) -> Written:
-        """Runs a write, committed at once outside `transaction()`. `conflict` says what
-        losing to a concurrent write means; a lost compare-and-swap matches no row."""
-        ...
+        """Runs a write, committed at once outside `transaction()`. `refusals` names the domain
+        error each refusal means; `conflict` what losing to a concurrent write means."""
+        try:
+            return await self._attempts(
+                lambda: self._write(statement, parameters), retry=conflict is Conflict.RETRY
+            )
+        except Refused as refused:
+            error = None if refusals is None else refusals.get(refused.refusal)
+            if error is None:
+                raise RuntimeError(f"database error ({refused})") from refused
+            raise error from None
+        except LostRace as lost:
+            logger.info("compare-and-swap lost its race (%s)", lost)
+            return _NothingWritten()
 
+    async def _attempts(self, run: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
+        attempt = 1
+        while True:
+            try:
+                return await run()
+            except LostRace as lost:
+                if self._in_transaction:
+                    logger.warning("transaction lost to concurrent writes (%s)", lost)
+                    raise StorageUnavailable from lost
+                if not retry:
+                    raise
+                if attempt == CONFLICT_ATTEMPTS:
+                    logger.warning(
+                        "statement lost to concurrent writes %d times (%s)", attempt, lost
+                    )
+                    raise StorageUnavailable from lost
+                logger.info("statement lost to a concurrent write (%s), made again", lost)
+                attempt += 1
 
-def refused(
-    refusals: Mapping[Refusal, type[DomainError]] | None, refusal: Refusal | None
-) -> type[DomainError] | None:
-    """The domain error `refusals` names for a refused write, if any."""
-    return None if refusals is None or refusal is None else refusals.get(refusal)
+    def _current_connection(self) -> ConnectionT:
+        if self._connection is None:
+            raise RuntimeError("the unit of work is used outside `async with`")
+        return self._connection
+
+    @abstractmethod
+    async def _connect(self) -> ConnectionT: ...
+
+    @abstractmethod
+    async def _release(self, connection: ConnectionT) -> None: ...
+
+    @abstractmethod
+    async def _begin(self, connection: ConnectionT) -> None: ...
+
+    @abstractmethod
+    async def _commit(self, connection: ConnectionT) -> None:
+        """Raises LostRace if the transaction lost to a concurrent one."""
+
+    @abstractmethod
+    async def _roll_back(self, connection: ConnectionT) -> None:
+        """Never raises: the error that led here is the one to report."""
+
+    @abstractmethod
+    async def _fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None: ...
+
+    @abstractmethod
+    async def _fetch_all(self, statement: Statement, parameters: Parameters) -> Sequence[Row]: ...
+
+    @abstractmethod
+    async def _write(self, statement: Statement, parameters: Parameters) -> Written:
+        """Committed at once outside a transaction. Raises Refused or LostRace."""
 
 
 EMAIL_TAKEN = {Refusal.DUPLICATE_KEY: EmailAlreadyRegistered}
@@ -95,7 +227,7 @@ USER_GONE = {Refusal.MISSING_REFERENCED_ROW: UserNotFound}
 
 
 class SqlUserRepository(UserRepository):
-    def __init__(self, unit: SqlUnitOfWork) -> None:
+    def __init__(self, unit: "SqlUnitOfWork[Any]") -> None:
         self._unit = unit
 
     async def add(self, user: NewUser) -> User:
@@ -160,7 +292,7 @@ class SqlUserRepository(UserRepository):
 
 
 class SqlSessionRepository(SessionRepository):
-    def __init__(self, unit: SqlUnitOfWork) -> None:
+    def __init__(self, unit: "SqlUnitOfWork[Any]") -> None:
         self._unit = unit
 
     async def add(self, session: Session) -> None:

@@ -10,23 +10,20 @@ a concurrent one: `conflict` has nothing to do here.
 """
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.errors import DomainError
 from infrastructure.persistence.engine import storage_errors
 from infrastructure.persistence.repositories import (
-    Conflict,
     Parameters,
     Refusal,
+    Refused,
     Row,
     SqlUnitOfWork,
-    refused,
 )
 from infrastructure.persistence.statements import SELECT_ONE, Statement
 
@@ -41,94 +38,56 @@ def _refusal(error: IntegrityError) -> Refusal | None:
     return next((refusal for refusal, text in _REFUSAL_MESSAGES.items() if text in message), None)
 
 
-class SqliteUnitOfWork(SqlUnitOfWork):
+class SqliteUnitOfWork(SqlUnitOfWork[AsyncConnection]):
     """One connection from the engine's pool, for the span of a `with`."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__()
         self._engine = engine
-        self._connection: AsyncConnection | None = None
-        self._in_transaction = False
 
-    async def __aenter__(self) -> Self:
+    async def _connect(self) -> AsyncConnection:
         with storage_errors():
-            self._connection = await self._engine.connect()
-        return self
+            return await self._engine.connect()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with storage_errors():
-                await connection.close()
+    async def _release(self, connection: AsyncConnection) -> None:
+        with storage_errors():
+            await connection.close()
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        connection = self._current_connection()
-        self._in_transaction = True
-        try:
-            yield
-        except BaseException:
-            await _roll_back(connection)
-            raise
-        else:
-            with storage_errors():
-                await connection.commit()
-        finally:
-            self._in_transaction = False
+    async def _begin(self, connection: AsyncConnection) -> None:
+        """Nothing to send: SQLAlchemy begins a transaction with the first statement."""
 
-    async def fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None:
+    async def _commit(self, connection: AsyncConnection) -> None:
+        with storage_errors():
+            await connection.commit()
+
+    async def _roll_back(self, connection: AsyncConnection) -> None:
+        # A connection whose rollback failed rolls back anyway when it is closed, at the
+        # latest when the unit ends.
+        with contextlib.suppress(Exception):
+            await connection.rollback()
+
+    async def _fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None:
         with storage_errors():
             return (await self._current_connection().execute(statement, parameters)).first()
 
-    async def fetch_all(self, statement: Statement, parameters: Parameters) -> Sequence[Row]:
+    async def _fetch_all(self, statement: Statement, parameters: Parameters) -> Sequence[Row]:
         with storage_errors():
             return (await self._current_connection().execute(statement, parameters)).all()
 
-    async def write(
-        self,
-        statement: Statement,
-        parameters: Parameters,
-        *,
-        refusals: Mapping[Refusal, type[DomainError]] | None = None,
-        conflict: Conflict = Conflict.RETRY,
-    ) -> CursorResult[Any]:
-        with storage_errors():
-            try:
-                return await self._write(statement, parameters)
-            except IntegrityError as error:
-                error_for_caller = refused(refusals, _refusal(error))
-                if error_for_caller is not None:
-                    raise error_for_caller from None
-                raise
-
     async def _write(self, statement: Statement, parameters: Parameters) -> CursorResult[Any]:
         connection = self._current_connection()
-        if self._in_transaction:
-            return await connection.execute(statement, parameters)
-        try:
-            result = await connection.execute(statement, parameters)
-        except BaseException:
-            await _roll_back(connection)
-            raise
-        await connection.commit()
-        return result
-
-    def _current_connection(self) -> AsyncConnection:
-        if self._connection is None:
-            raise RuntimeError("the unit of work is used outside `async with`")
-        return self._connection
-
-
-async def _roll_back(connection: AsyncConnection) -> None:
-    """Not raised: the error that led here is the one to report, and a connection whose
-    rollback failed rolls back anyway when it is closed, at the latest when the unit ends."""
-    with contextlib.suppress(Exception):
-        await connection.rollback()
+        with storage_errors():
+            try:
+                result = await connection.execute(statement, parameters)
+            except BaseException as error:
+                if not self._in_transaction:
+                    await self._roll_back(connection)
+                if isinstance(error, IntegrityError) and (refusal := _refusal(error)):
+                    raise Refused(refusal) from error
+                raise
+            if not self._in_transaction:
+                await connection.commit()
+            return result
 
 
 class SqliteDatabase:
