@@ -93,8 +93,7 @@ class RegisterUser:
                     name=fields["name"],
                     email=fields["email"],
                     password_hash=password_hash,
-                    # Whole seconds: all the original service's TIMESTAMP column keeps.
-                    created_at=self._clock.now().replace(microsecond=0),
+                    created_at=self._clock.now(),
                 )
             )
 
