@@ -132,11 +132,18 @@ class Login:
             user_agent=command.user_agent,
             ip=command.ip,
         )
+        # Both writes hold only while the stored hash is still the one verified: a password
+        # changed meanwhile ends this login, and is not overwritten by the old one rehashed.
         async with self._uow() as uow:
+            verified = user.password_hash
             if upgraded_hash is not None:
-                await uow.users.set_password_hash(user.id, upgraded_hash)
+                if not await uow.users.set_password_hash(
+                    user.id, upgraded_hash, replacing=verified
+                ):
+                    raise InvalidCredentials
                 user.password_hash = upgraded_hash
-            await uow.sessions.add(session)
+            if not await uow.sessions.add(session, password_hash=user.password_hash):
+                raise InvalidCredentials
         return LoginResult(
             user=user,
             tokens=tokens,

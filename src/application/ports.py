@@ -144,7 +144,12 @@ class UserRepository(Protocol):
         as stored then, or None if the session was not active (a deleted user has none)."""
         ...
 
-    async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None: ...
+    async def set_password_hash(
+        self, user_id: int, password_hash: PasswordHash, *, replacing: PasswordHash | None = None
+    ) -> bool:
+        """With `replacing`, only while the stored hash is still that one, as checked by the
+        write itself. False if nothing was written."""
+        ...
 
     async def delete(self, user_id: int) -> bool:
         """Deletes the user and, with it, every session of theirs."""
@@ -156,7 +161,11 @@ class UserRepository(Protocol):
 
 
 class SessionRepository(Protocol):
-    async def add(self, session: Session) -> None: ...
+    async def add(self, session: Session, *, password_hash: PasswordHash | None = None) -> bool:
+        """With `password_hash`, only while the user's stored hash is still that one (the one a
+        login verified), as checked by the write itself: False if it changed or the user is
+        gone. Without it, raises UserNotFound if the user is gone."""
+        ...
 
     async def get(self, session_id: str) -> Session | None: ...
 

@@ -85,10 +85,14 @@ class InMemoryUserRepository(UserRepository):
         self._put(self._store.users[user_id].with_changes(changes))
         return await self.get(user_id)
 
-    async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None:
+    async def set_password_hash(
+        self, user_id: int, password_hash: PasswordHash, *, replacing: PasswordHash | None = None
+    ) -> bool:
         user = self._store.users.get(user_id)
-        if user is not None:
-            self._put(replace(user, password_hash=password_hash))
+        if user is None or replacing not in (None, user.password_hash):
+            return False
+        self._put(replace(user, password_hash=password_hash))
+        return True
 
     async def delete(self, user_id: int) -> bool:
         user = self._store.users.pop(user_id, None)
@@ -124,10 +128,14 @@ class InMemorySessionRepository(SessionRepository):
         self._store = store
         self._journal = journal
 
-    async def add(self, session: Session) -> None:
-        if session.user_id not in self._store.users:
+    async def add(self, session: Session, *, password_hash: PasswordHash | None = None) -> bool:
+        user = self._store.users.get(session.user_id)
+        if password_hash is not None and (user is None or user.password_hash != password_hash):
+            return False
+        if user is None:
             raise UserNotFound
         self._put(replace(session))
+        return True
 
     async def get(self, session_id: str) -> Session | None:
         session = self._store.sessions.get(session_id)

@@ -272,11 +272,18 @@ class SqlUserRepository(UserRepository):
         )
         return await self.get(user_id) if written.rowcount == 1 else None
 
-    async def set_password_hash(self, user_id: int, password_hash: PasswordHash) -> None:
-        await self._unit.write(
-            statements.UPDATE_PASSWORD_HASH,
-            {"password": password_hash.value, "user_id": user_id},
-        )
+    async def set_password_hash(
+        self, user_id: int, password_hash: PasswordHash, *, replacing: PasswordHash | None = None
+    ) -> bool:
+        parameters = {"password": password_hash.value, "user_id": user_id}
+        if replacing is None:
+            written = await self._unit.write(statements.UPDATE_PASSWORD_HASH, parameters)
+        else:
+            written = await self._unit.write(
+                statements.UPDATE_PASSWORD_HASH_REPLACING,
+                {**parameters, "replacing": replacing.value},
+            )
+        return written.rowcount == 1
 
     async def delete(self, user_id: int) -> bool:
         """The user's sessions go with the row, by ON DELETE CASCADE."""
@@ -295,9 +302,18 @@ class SqlSessionRepository(SessionRepository):
     def __init__(self, unit: "SqlUnitOfWork[Any]") -> None:
         self._unit = unit
 
-    async def add(self, session: Session) -> None:
+    async def add(self, session: Session, *, password_hash: PasswordHash | None = None) -> bool:
         """Raises UserNotFound if the user was deleted meanwhile."""
-        await self._unit.write(statements.INSERT_SESSION, session_row(session), refusals=USER_GONE)
+        if password_hash is None:
+            await self._unit.write(
+                statements.INSERT_SESSION, session_row(session), refusals=USER_GONE
+            )
+            return True
+        written = await self._unit.write(
+            statements.INSERT_SESSION_WHILE_PASSWORD,
+            {**session_row(session), "verified": password_hash.value},
+        )
+        return written.rowcount == 1
 
     async def get(self, session_id: str) -> Session | None:
         row = await self._unit.fetch_one(statements.SELECT_SESSION, {"session_id": session_id})

@@ -44,6 +44,9 @@ SELECT_USER_BY_EMAIL: Final = select(users).where(users.c.email == bindparam("em
 UPDATE_PASSWORD_HASH: Final = (
     update(users).where(users.c.id == bindparam("user_id")).values(password=bindparam("password"))
 )
+UPDATE_PASSWORD_HASH_REPLACING: Final = UPDATE_PASSWORD_HASH.where(
+    users.c.password == bindparam("replacing")
+)
 DELETE_USER: Final = delete(users).where(users.c.id == bindparam("user_id"))
 LIST_USERS: Final = (
     select(users)
@@ -72,6 +75,18 @@ def update_profile(fields: tuple[str, ...]) -> Update:
 INSERT_SESSION: Final = insert(sessions).values(
     {column: bindparam(column.name) for column in sessions.c}
 )
+INSERT_SESSION_WHILE_PASSWORD: Final = insert(sessions).from_select(
+    list(sessions.c),
+    select(
+        *(
+            users.c.id
+            if column is sessions.c.user_id
+            else bindparam(column.name, type_=column.type)
+            for column in sessions.c
+        )
+    ).where(users.c.id == bindparam("user_id"), users.c.password == bindparam("verified")),
+)
+"""The session, only while its user's password hash is still the one verified."""
 SELECT_SESSION: Final = select(sessions).where(sessions.c.id == bindparam("session_id"))
 SELECT_SESSION_WITH_USER: Final = (
     select(sessions, users)
@@ -129,9 +144,11 @@ STATEMENTS: Final[tuple[Statement, ...]] = (
     SELECT_USER,
     SELECT_USER_BY_EMAIL,
     UPDATE_PASSWORD_HASH,
+    UPDATE_PASSWORD_HASH_REPLACING,
     DELETE_USER,
     LIST_USERS,
     INSERT_SESSION,
+    INSERT_SESSION_WHILE_PASSWORD,
     SELECT_SESSION,
     SELECT_SESSION_WITH_USER,
     FIND_ACTIVE_USER,
