@@ -10,7 +10,7 @@ import pytest
 from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.errors import UserNotFound
 from domain.sessions import Session, new_session_id, refresh_token_digest
-from domain.users import User
+from domain.users import PasswordHash, User
 from tests.contract.conftest import abandon_transaction
 
 AddUser = Callable[..., Awaitable[User]]
@@ -102,6 +102,23 @@ async def test_times_in_another_offset_are_the_same_instants_when_read(
     assert stored is not None
     assert stored.created_at == LOGIN_TIME
     assert stored.expires_at == LOGIN_TIME + LIFETIME
+
+
+async def test_a_session_added_for_a_password_hash_needs_that_hash_stored(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    current, another = start_session(user.id), start_session(user.id)
+
+    async with uow_factory() as uow:
+        assert await uow.sessions.add(current, password_hash=user.password_hash)
+        assert not await uow.sessions.add(another, password_hash=PasswordHash("$2b$12$" + "x" * 53))
+        assert not await uow.sessions.add(
+            start_session(user.id + 1), password_hash=user.password_hash
+        )
+
+    assert await stored_session(uow_factory, current.id) == current
+    assert await stored_session(uow_factory, another.id) is None
 
 
 async def test_an_unknown_session_is_none(uow_factory: UnitOfWorkFactory) -> None:

@@ -329,6 +329,21 @@ async def test_set_password_hash_replaces_only_the_hash(
     )
 
 
+async def test_set_password_hash_replacing_writes_only_over_that_hash(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    first, second = PasswordHash("$2b$12$" + "a" * 53), PasswordHash("$2b$12$" + "b" * 53)
+
+    async with uow_factory() as uow:
+        assert await uow.users.set_password_hash(user.id, first, replacing=user.password_hash)
+        assert not await uow.users.set_password_hash(user.id, second, replacing=user.password_hash)
+
+    stored = await stored_user(uow_factory, user.id)
+    assert stored is not None
+    assert stored.password_hash == first
+
+
 async def test_delete_reports_whether_there_was_a_user(
     uow_factory: UnitOfWorkFactory, add_user: AddUser
 ) -> None:
