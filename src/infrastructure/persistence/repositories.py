@@ -141,11 +141,20 @@ class SqlUnitOfWork(UnitOfWork, Generic[ConnectionT]):
         finally:
             self._in_transaction = False
 
+    # Each method makes its first attempt itself: one coroutine less per statement than
+    # going through `_again` (a few us of CPU per unit of work on MySQL).
+
     async def fetch_one(self, statement: Statement, parameters: Parameters) -> Row | None:
-        return await self._attempts(lambda: self._fetch_one(statement, parameters))
+        try:
+            return await self._fetch_one(statement, parameters)
+        except LostRace as lost:
+            return await self._again(lambda: self._fetch_one(statement, parameters), lost)
 
     async def fetch_all(self, statement: Statement, parameters: Parameters) -> Sequence[Row]:
-        return await self._attempts(lambda: self._fetch_all(statement, parameters))
+        try:
+            return await self._fetch_all(statement, parameters)
+        except LostRace as lost:
+            return await self._again(lambda: self._fetch_all(statement, parameters), lost)
 
     async def write(
         self,
@@ -158,36 +167,35 @@ class SqlUnitOfWork(UnitOfWork, Generic[ConnectionT]):
         """Runs a write, committed at once outside `transaction()`. `refusals` names the domain
         error each refusal means; `conflict` what losing to a concurrent write means."""
         try:
-            return await self._attempts(
-                lambda: self._write(statement, parameters), retry=conflict is Conflict.RETRY
-            )
+            try:
+                return await self._write(statement, parameters)
+            except LostRace as lost:
+                if conflict is Conflict.LOST and not self._in_transaction:
+                    logger.info("compare-and-swap lost its race (%s)", lost)
+                    return _NothingWritten()
+                return await self._again(lambda: self._write(statement, parameters), lost)
         except Refused as refused:
             error = None if refusals is None else refusals.get(refused.refusal)
             if error is None:
                 raise RuntimeError(f"database error ({refused})") from refused
             raise error from None
-        except LostRace as lost:
-            logger.info("compare-and-swap lost its race (%s)", lost)
-            return _NothingWritten()
 
-    async def _attempts(self, run: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
+    async def _again(self, run: Callable[[], Awaitable[T]], lost: LostRace) -> T:
+        """Makes a statement that lost its first attempt again, while that can help."""
         attempt = 1
         while True:
+            if self._in_transaction:
+                logger.warning("transaction lost to concurrent writes (%s)", lost)
+                raise StorageUnavailable from lost
+            if attempt == CONFLICT_ATTEMPTS:
+                logger.warning("statement lost to concurrent writes %d times (%s)", attempt, lost)
+                raise StorageUnavailable from lost
+            logger.info("statement lost to a concurrent write (%s), made again", lost)
+            attempt += 1
             try:
                 return await run()
-            except LostRace as lost:
-                if self._in_transaction:
-                    logger.warning("transaction lost to concurrent writes (%s)", lost)
-                    raise StorageUnavailable from lost
-                if not retry:
-                    raise
-                if attempt == CONFLICT_ATTEMPTS:
-                    logger.warning(
-                        "statement lost to concurrent writes %d times (%s)", attempt, lost
-                    )
-                    raise StorageUnavailable from lost
-                logger.info("statement lost to a concurrent write (%s), made again", lost)
-                attempt += 1
+            except LostRace as lost_again:
+                lost = lost_again
 
     def _current_connection(self) -> ConnectionT:
         if self._connection is None:
