@@ -23,7 +23,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from infrastructure.persistence.connections import (
+from infrastructure.database_urls import (
     ASYNC_DRIVERS,
     DEFAULT_DATABASE_URL,
     DRIVER_SHORTHANDS,

@@ -4,7 +4,7 @@
 from typing import Protocol
 
 from application.ports import UnitOfWork
-from infrastructure.persistence.connections import is_mysql
+from infrastructure.database_urls import is_mysql
 from infrastructure.persistence.engine import create_engine
 from infrastructure.persistence.mysql import MySqlDatabase
 from infrastructure.persistence.sqlite import SqliteDatabase

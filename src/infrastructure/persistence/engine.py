@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 
 from domain.errors import StorageUnavailable
+from infrastructure.database_urls import MYSQL_BACKENDS
 from infrastructure.persistence.connections import (
-    MYSQL_BACKENDS,
     MYSQL_CONNECT_TIMEOUT_SECONDS,
     MYSQL_READ_TIMEOUT_SECONDS,
     SQLITE_TIMEOUT_SECONDS,
