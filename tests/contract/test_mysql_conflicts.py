@@ -243,6 +243,19 @@ async def mysql_url() -> AsyncIterator[str]:
         yield await migrated(url)
 
 
+async def connect(url: str, *, autocommit: bool) -> asyncmy.Connection:
+    """A connection of the test's own, beside the adapter's pool."""
+    parsed = make_url(url)
+    return await asyncmy.connect(
+        host=parsed.host,
+        port=parsed.port or 3306,
+        user=parsed.username,
+        password=parsed.password or "",
+        db=parsed.database,
+        autocommit=autocommit,
+    )
+
+
 async def is_locked(connection: asyncmy.Connection, session_id: str) -> bool:
     """Whether another transaction holds the session's row lock, asked without waiting."""
     try:
@@ -265,25 +278,10 @@ async def test_a_real_deadlock_is_survived_by_making_the_statement_again(
     revocation of all her sessions holds the first and waits for the second. InnoDB rolls back
     the smaller transaction, the revocation; made again, it revokes both."""
     caplog.set_level(logging.INFO, "authsvc.storage")
-    url = make_url(mysql_url)
     # Time to see the lock wait on a busy machine before the adapter gives up waiting.
     database = MySqlDatabase(mysql_url, timeout_seconds=LOCK_WAIT_SECONDS)
-    other = await asyncmy.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.username,
-        password=url.password or "",
-        db=url.database,
-        autocommit=False,
-    )
-    watcher = await asyncmy.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.username,
-        password=url.password or "",
-        db=url.database,
-        autocommit=True,
-    )
+    other = await connect(mysql_url, autocommit=False)
+    watcher = await connect(mysql_url, autocommit=True)
     try:
         async with database.unit_of_work() as uow:
             ada = await uow.users.add(ADA)
