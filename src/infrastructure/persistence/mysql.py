@@ -40,6 +40,7 @@ from asyncmy.constants import CLIENT
 from asyncmy.cursors import Cursor
 from asyncmy.errors import InterfaceError, MySQLError, OperationalError
 from asyncmy.pool import Pool
+from sqlalchemy import text
 from sqlalchemy.dialects.mysql.asyncmy import dialect as asyncmy_dialect
 from sqlalchemy.engine import make_url
 
@@ -57,7 +58,7 @@ from infrastructure.persistence.repositories import (
     SqlUnitOfWork,
     Written,
 )
-from infrastructure.persistence.statements import SELECT_ONE, STATEMENTS, Statement
+from infrastructure.persistence.statements import STATEMENTS, Statement
 from infrastructure.persistence.tables import from_database_time, to_database_time
 
 T = TypeVar("T")
@@ -90,6 +91,12 @@ NODE_NOT_READY: Final = frozenset(
         1053,  # ER_SERVER_SHUTDOWN
     }
 )
+
+NODE_STATUS: Final = text(
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_provider_name', 'wsrep_ready')"
+)
+"""What readiness asks a node: whether it belongs to a Galera cluster, and if so whether it
+is in the primary component."""
 
 logger = logging.getLogger("authsvc.storage")
 
@@ -176,9 +183,15 @@ class MySqlDatabase:
         return MySqlUnitOfWork(self)
 
     async def ping(self) -> None:
-        """Raises StorageUnavailable unless a pooled connection answers a trivial query."""
+        """Raises StorageUnavailable unless a pooled connection answers and the server takes
+        queries. A Galera node out of the primary component (wsrep_ready OFF) still answers a
+        query on no table, but refuses every table with error 1047; MySQL, and MariaDB without
+        Galera, name no wsrep provider."""
         async with self.unit_of_work() as unit:
-            await unit.fetch_one(SELECT_ONE, {})
+            rows = await unit.fetch_all(NODE_STATUS, {})
+        status = {str(name): str(value) for name, value in rows}
+        if status.get("wsrep_provider_name") and status.get("wsrep_ready") != "ON":
+            raise StorageUnavailable()
 
     async def close(self) -> None:
         """Closes every connection, idle or in use; no unit of work starts afterwards."""
