@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint lock clean
+.PHONY: run test lint lock clean cluster-up cluster-down
 
 run: $(STAMP)
 	$(BIN)/authsvc db upgrade
@@ -22,6 +22,15 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+# authsvc clustered on one machine (README "Try authsvc clustered on one machine"): three MariaDB
+# Galera nodes on 127.0.0.1:3311-3313 and Redis Sentinels on 26379-26381, the database migrated.
+# Safe to run again; cluster-down stops only what cluster-up started.
+cluster-up: $(STAMP)
+	deploy/cluster/cluster.sh up
+
+cluster-down:
+	deploy/cluster/cluster.sh down
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "authsvc needs Python 3.11+"'

@@ -5,6 +5,7 @@
 #   deploy/cluster/cluster.sh up       start what is not running; migrate the `authsvc` database
 #   deploy/cluster/cluster.sh down     stop what `up` started (and nothing else)
 #   deploy/cluster/cluster.sh status   what answers, and each node's Galera state
+#   deploy/cluster/cluster.sh stop-node N   stop Galera node N (1-3) alone; `up` brings it back
 #   deploy/cluster/cluster.sh clean    down, then delete the data directory
 #
 # Galera nodes: SQL 127.0.0.1:3311-3313 (root, no password), gcomm 4571-4573, IST 4581-4583,
@@ -304,10 +305,14 @@ case ${1:-} in
     galera_down
     ;;
   status) status ;;
+  stop-node)
+    [[ ${2:-} =~ ^[123]$ ]] || die "usage: $0 stop-node 1|2|3"
+    stop_process "Galera node $2" "$(node_dir "$2")/mariadbd.pid"
+    ;;
   clean)
     redis_down
     galera_down
     rm -rf "$CLUSTER_DIR"
     ;;
-  *) die "usage: $0 up|down|status|clean" ;;
+  *) die "usage: $0 up|down|status|stop-node N|clean" ;;
 esac

@@ -14,7 +14,9 @@ import asyncio
 import os
 import secrets
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import redis
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -37,6 +39,7 @@ SENTINEL_PORTS = (26379, 26380, 26381)
 SENTINEL_MASTER = "authsvc"
 CLUSTER_START_TIMEOUT_SECONDS = 300
 PROBE_TIMEOUT_SECONDS = 2
+PROBE_INTERVAL_SECONDS = 0.5
 
 
 def node_url(port: int, database: str | None = None) -> URL:
@@ -95,16 +98,17 @@ def why_not_running() -> str | None:
     return None
 
 
-def cluster_script(command: str) -> None:
+def cluster_script(*arguments: str) -> None:
+    """Runs `deploy/cluster/cluster.sh arguments...` to its end; fails the test if it fails."""
     result = subprocess.run(
-        [str(CLUSTER_SCRIPT), command],
+        [str(CLUSTER_SCRIPT), *arguments],
         capture_output=True,
         text=True,
         timeout=CLUSTER_START_TIMEOUT_SECONDS,
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"cluster.sh {command} failed:\n{result.stdout}{result.stderr}")
+        pytest.fail(f"cluster.sh {' '.join(arguments)} failed:\n{result.stdout}{result.stderr}")
 
 
 @pytest.fixture(scope="session")
@@ -186,17 +190,18 @@ def unique_email() -> str:
     return f"ada.{secrets.token_hex(6)}@example.com"
 
 
-async def users_on_each_node(cluster: Cluster, email: str) -> list[int]:
-    """How many rows each node holds for `email`, read on the node itself."""
+async def users_on_each_node(cluster: Cluster, emails: Collection[str]) -> list[Counter[str]]:
+    """For each node, how many rows it holds for each of `emails`, read on the node itself."""
+    statement = text("SELECT email FROM users WHERE email IN :emails").bindparams(
+        bindparam("emails", expanding=True)
+    )
     counts = []
     for port in NODE_PORTS:
         engine = create_async_engine(cluster.node_url(port), poolclass=NullPool)
         try:
             async with engine.connect() as connection:
-                statement = text("SELECT COUNT(*) FROM users WHERE email = :email")
-                counts.append(
-                    int((await connection.execute(statement, {"email": email})).scalar_one())
-                )
+                rows = await connection.execute(statement, {"emails": list(emails)})
+                counts.append(Counter(email for (email,) in rows))
         finally:
             await engine.dispose()
     return counts
@@ -206,3 +211,19 @@ async def run_on_node(port: int, statement: str) -> None:
     """One administrative statement on a node, such as a change of its provider options."""
     output = await asyncio.to_thread(mariadb, port, statement)
     assert output is not None, f"{statement} failed on {LOOPBACK}:{port}"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
+    """Asks `check` every PROBE_INTERVAL_SECONDS until it is true; fails after `within`."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, f"{what}: not within {within:g} s"
+        await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+
+
+async def ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/health/ready")).status_code == 200
+
+
+async def not_ready(client: httpx.AsyncClient) -> bool:
+    return not await ready(client)

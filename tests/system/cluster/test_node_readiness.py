@@ -8,14 +8,21 @@ cluster that does not ask for causal reads, where a query on no table still answ
 """
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import httpx
 import pytest
 
-from tests.system.cluster.conftest import Cluster, node_state, run_on_node, unique_email
+from tests.system.cluster.conftest import (
+    PROBE_INTERVAL_SECONDS,
+    Cluster,
+    eventually,
+    node_state,
+    not_ready,
+    ready,
+    run_on_node,
+    unique_email,
+)
 from tests.system.processes import bearer, login, register, tokens
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio(loop_scope="session")]
@@ -24,22 +31,6 @@ CUT_OFF_WITHIN_SECONDS = 20.0
 """Galera evicts a silent member after a few seconds (evs.suspect_timeout, 5 s by default)."""
 REJOIN_WITHIN_SECONDS = 60.0
 STILL_NOT_READY_PROBES = 5
-PROBE_INTERVAL_SECONDS = 0.5
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"{what}: not within {within:g} s"
-        await asyncio.sleep(PROBE_INTERVAL_SECONDS)
-
-
-async def ready(client: httpx.AsyncClient) -> bool:
-    return (await client.get("/health/ready")).status_code == 200
-
-
-async def not_ready(client: httpx.AsyncClient) -> bool:
-    return not await ready(client)
 
 
 async def synced(port: int) -> bool:
