@@ -170,19 +170,28 @@ async def deployment(
             "db", "upgrade", env={**env, "DATABASE_URL": first_node_url}, cwd=directory
         )
         async with AsyncExitStack() as stack:
-            a, b, c = [
-                Instance(
-                    await stack.enter_async_context(
-                        serving(
-                            {**env, "DATABASE_URL": node_url(port, database).render_as_string()},
-                            directory,
-                            name=f"node{port}",
+            # Started side by side: each takes seconds on a busy machine. A failed start
+            # cancels the others, and the stack stops those already up.
+            async with asyncio.TaskGroup() as group:
+                starts = [
+                    group.create_task(
+                        stack.enter_async_context(
+                            serving(
+                                {
+                                    **env,
+                                    "DATABASE_URL": node_url(port, database).render_as_string(),
+                                },
+                                directory,
+                                name=f"node{port}",
+                            )
                         )
-                    ),
-                    port,
-                )
-                for port in NODE_PORTS
-            ]
+                    )
+                    for port in NODE_PORTS
+                ]
+            a, b, c = (
+                Instance(start.result(), port)
+                for start, port in zip(starts, NODE_PORTS, strict=True)
+            )
             yield Cluster((a, b, c), database)
 
 

@@ -193,13 +193,14 @@ async def test_a_storm_of_conflicting_writes_on_one_user_through_three_nodes_nev
 
     async def change_password() -> None:
         await storm_under_way.wait()
-        await send(
+        changed = await send(
             b.patch(
                 "/users/change-password",
                 json={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD},
                 headers=bearer(sessions[0][0]),
             )
         )
+        assert changed.status_code == 200, changed.text
 
     tasks: list[Callable[[], Awaitable[None]]] = [change_password]
     for n in range(1, STORM_SESSIONS):
