@@ -161,7 +161,11 @@ galera_up() {
     chown -R "$NODE_USER" "$(node_dir "$node")"
     if running "$(node_dir "$node")/mariadbd.pid"; then live+=("$node"); else stopped+=("$node"); fi
   done
-  ((${#stopped[@]})) || { log "Galera nodes already running"; return 0; }
+  if ((${#stopped[@]} == 0)); then
+    log "Galera nodes already running"
+    for node in "${NODES[@]}"; do wait_for "Galera node $node" synced "$node"; done
+    return 0
+  fi
 
   if ((${#live[@]} == 0)); then
     # No node runs: the first to start founds the cluster, then the others join it.
