@@ -155,14 +155,13 @@ async def deployment(
     cluster: None, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Cluster]:
     """A fresh database on the cluster, migrated through node 1, and one instance on each
-    node, all with one pair of secrets and the Redis master of the Sentinels."""
+    node, all with one pair of secrets and the Sentinels for throttling."""
     directory = tmp_path_factory.mktemp("cluster")
-    master = redis_master()
-    assert master is not None
     async with fresh_mysql_database(node_url(NODE_PORTS[0])) as first_node_url:
         database = first_node_url.rsplit("/", 1)[1]
         env = environment(
-            REDIS_URL=f"redis://{master[0]}:{master[1]}/0",
+            REDIS_SENTINELS=",".join(f"{LOOPBACK}:{port}" for port in SENTINEL_PORTS),
+            REDIS_SENTINEL_MASTER=SENTINEL_MASTER,
             AUTH_RATE_LIMIT="100000/minute",
             LOGIN_MAX_FAILURES="1000",
         )
