@@ -66,9 +66,10 @@ class KnownBreaches(PasswordBreachCheck):
 
 
 class FakeTokenIssuer(TokenIssuer):
-    """Readable tokens `kind:user:session:serial`, checked for kind only."""
+    """Readable tokens `kind:user:session:serial:expiry`, checked for kind and expiry only."""
 
-    def __init__(self, access_ttl: int = 900, refresh_ttl: int = 7 * 86400) -> None:
+    def __init__(self, clock: Clock, access_ttl: int = 900, refresh_ttl: int = 7 * 86400) -> None:
+        self._clock = clock
         self._serial = itertools.count(1)
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
@@ -77,12 +78,16 @@ class FakeTokenIssuer(TokenIssuer):
         self, *, user: User, session_id: str, now: datetime, session_expires_at: datetime
     ) -> TokenPair:
         serial = next(self._serial)
-        remaining = int((session_expires_at - now).total_seconds())
+        issued_at = int(now.timestamp())
+        access_expires_in = self._access_ttl
+        refresh_expires_in = min(self._refresh_ttl, int(session_expires_at.timestamp()) - issued_at)
         return TokenPair(
-            access_token=f"access:{user.id}:{session_id}:{serial}",
-            refresh_token=f"refresh:{user.id}:{session_id}:{serial}",
-            access_expires_in=self._access_ttl,
-            refresh_expires_in=min(self._refresh_ttl, remaining),
+            access_token=f"access:{user.id}:{session_id}:{serial}:{issued_at + access_expires_in}",
+            refresh_token=(
+                f"refresh:{user.id}:{session_id}:{serial}:{issued_at + refresh_expires_in}"
+            ),
+            access_expires_in=access_expires_in,
+            refresh_expires_in=refresh_expires_in,
         )
 
     def read_access_token(self, token: str) -> AccessClaims:
@@ -93,11 +98,12 @@ class FakeTokenIssuer(TokenIssuer):
         user_id, session_id = self._read(token, "refresh")
         return RefreshClaims(user_id=user_id, session_id=session_id)
 
-    @staticmethod
-    def _read(token: str, kind: str) -> tuple[int, str]:
+    def _read(self, token: str, kind: str) -> tuple[int, str]:
         parts = token.split(":")
-        if len(parts) != 4 or parts[0] != kind or not parts[1].isdigit():
+        if len(parts) != 5 or parts[0] != kind or not parts[1].isdigit() or not parts[4].isdigit():
             raise NotAuthenticated("Invalid token")
+        if int(parts[4]) <= self._clock.now().timestamp():
+            raise NotAuthenticated("Token expired")
         return int(parts[1]), parts[2]
 
 

@@ -126,6 +126,7 @@ class Adapters(containers.DeclarativeContainer):
         refresh_ttl=settings.provided.refresh_token_expiry,
         issuer=settings.provided.jwt_issuer,
         audience=settings.provided.jwt_audience,
+        clock=clock,
     )
     device_tokens = providers.Singleton(
         JwtDeviceTokens,

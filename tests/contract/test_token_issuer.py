@@ -1,4 +1,6 @@
-"""The TokenIssuer contract: what it issues reads back, and every other token is refused."""
+"""The TokenIssuer contract: what it issues reads back until it expires, and every other token
+is refused. The first tests hold for every issuer, the test fake included; the rest attack the
+JWTs of the real one."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -7,10 +9,11 @@ from typing import Any
 import jwt
 import pytest
 
-from application.ports import AccessClaims, RefreshClaims, TokenPair
+from application.ports import AccessClaims, RefreshClaims, TokenIssuer, TokenPair
 from domain.errors import NotAuthenticated
 from domain.users import Email, PasswordHash, User
 from infrastructure.security.tokens import JwtTokenIssuer
+from tests.fakes import FakeTokenIssuer, FixedClock
 
 ACCESS_SECRET = "access-secret-for-tests-" + "0123456789abcdef" * 3
 REFRESH_SECRET = "refresh-secret-for-tests-" + "0123456789abcdef" * 3
@@ -21,10 +24,15 @@ REFRESH_TTL = timedelta(days=7)
 SESSION_ID = "session-abc"
 ACCESS_CLAIMS = ("sub", "email", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
 REFRESH_CLAIMS = ("sub", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
+NOW = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+"""Where the issuer's clock stands unless a test moves it."""
 
 
 def make_issuer(
-    *, access_secret: str = ACCESS_SECRET, refresh_secret: str = REFRESH_SECRET
+    clock: FixedClock,
+    *,
+    access_secret: str = ACCESS_SECRET,
+    refresh_secret: str = REFRESH_SECRET,
 ) -> JwtTokenIssuer:
     return JwtTokenIssuer(
         access_secret=access_secret,
@@ -33,6 +41,7 @@ def make_issuer(
         refresh_ttl=REFRESH_TTL,
         issuer=ISSUER,
         audience=AUDIENCE,
+        clock=clock,
     )
 
 
@@ -46,29 +55,44 @@ def make_user(user_id: int = 42) -> User:
     )
 
 
-def real_now() -> datetime:
-    """Decoding checks expiry against real time, so tokens meant to be valid are issued now."""
-    return datetime.now(UTC).replace(microsecond=0)
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
 
 
 @pytest.fixture
-def issuer() -> JwtTokenIssuer:
-    return make_issuer()
+def issuer(clock: FixedClock) -> JwtTokenIssuer:
+    return make_issuer(clock)
+
+
+ISSUERS: dict[str, Callable[[FixedClock], TokenIssuer]] = {
+    "jwt": make_issuer,
+    "fake": lambda clock: FakeTokenIssuer(
+        clock,
+        access_ttl=int(ACCESS_TTL.total_seconds()),
+        refresh_ttl=int(REFRESH_TTL.total_seconds()),
+    ),
+}
+
+
+@pytest.fixture(params=ISSUERS)
+def any_issuer(request: pytest.FixtureRequest, clock: FixedClock) -> TokenIssuer:
+    """Each issuer the tests run with: the service's, and the fake of the unit tests."""
+    return ISSUERS[request.param](clock)
 
 
 def issue(
-    issuer: JwtTokenIssuer,
-    now: datetime | None = None,
+    issuer: TokenIssuer,
+    now: datetime = NOW,
     session_lifetime: timedelta = REFRESH_TTL * 2,
 ) -> TokenPair:
-    now = now or real_now()
     return issuer.issue(
         user=make_user(), session_id=SESSION_ID, now=now, session_expires_at=now + session_lifetime
     )
 
 
 def valid_claims(token_type: str) -> dict[str, Any]:
-    issued_at = int(real_now().timestamp())
+    issued_at = int(NOW.timestamp())
     claims: dict[str, Any] = {
         "sub": "42",
         "sid": SESSION_ID,
@@ -100,10 +124,22 @@ def craft(
     return jwt.encode(claims, secret or default_secret, algorithm=algorithm)
 
 
-Reader = Callable[[JwtTokenIssuer, str], object]
+def decode(token: str, secret: str) -> dict[str, Any]:
+    """The claims of a token, its signature verified by PyJWT; its times are not checked, as
+    PyJWT checks them against the real time, not against the test's clock."""
+    return jwt.decode(
+        token,
+        secret,
+        algorithms=["HS256"],
+        audience=AUDIENCE,
+        options={"verify_exp": False, "verify_iat": False},
+    )
+
+
+Reader = Callable[[TokenIssuer, str], object]
 READERS: dict[str, Reader] = {
-    "access": JwtTokenIssuer.read_access_token,
-    "refresh": JwtTokenIssuer.read_refresh_token,
+    "access": lambda issuer, token: issuer.read_access_token(token),
+    "refresh": lambda issuer, token: issuer.read_refresh_token(token),
 }
 
 
@@ -112,32 +148,86 @@ def token_type(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def assert_refused(issuer: JwtTokenIssuer, token_type: str, token: str) -> None:
+def assert_refused(issuer: TokenIssuer, token_type: str, token: str) -> None:
     with pytest.raises(NotAuthenticated) as refusal:
         READERS[token_type](issuer, token)
     if token:
         assert token not in refusal.value.message
 
 
-def test_issued_tokens_read_back(issuer: JwtTokenIssuer) -> None:
-    tokens = issue(issuer)
+def test_issued_tokens_read_back(any_issuer: TokenIssuer) -> None:
+    tokens = issue(any_issuer)
 
-    assert issuer.read_access_token(tokens.access_token) == AccessClaims(
+    assert any_issuer.read_access_token(tokens.access_token) == AccessClaims(
         user_id=42, session_id=SESSION_ID
     )
-    assert issuer.read_refresh_token(tokens.refresh_token) == RefreshClaims(
+    assert any_issuer.read_refresh_token(tokens.refresh_token) == RefreshClaims(
         user_id=42, session_id=SESSION_ID
     )
+
+
+def test_expiries_are_whole_seconds_from_now(any_issuer: TokenIssuer) -> None:
+    tokens = issue(any_issuer, NOW + timedelta(microseconds=500_000))
+
+    assert tokens.access_expires_in == 900
+    assert tokens.refresh_expires_in == int(REFRESH_TTL.total_seconds())
+
+
+def test_a_refresh_token_never_outlives_its_session(any_issuer: TokenIssuer) -> None:
+    tokens = issue(any_issuer, session_lifetime=timedelta(hours=1))
+
+    assert tokens.refresh_expires_in == 3600
+    assert tokens.access_expires_in == 900
+
+
+def test_two_tokens_issued_in_the_same_second_differ(any_issuer: TokenIssuer) -> None:
+    first, second = issue(any_issuer), issue(any_issuer)
+
+    assert first.access_token != second.access_token
+    assert first.refresh_token != second.refresh_token
+
+
+def test_an_access_token_is_not_a_refresh_token_nor_the_reverse(any_issuer: TokenIssuer) -> None:
+    tokens = issue(any_issuer)
+
+    assert_refused(any_issuer, "refresh", tokens.access_token)
+    assert_refused(any_issuer, "access", tokens.refresh_token)
+
+
+def test_each_token_expires_on_the_clock(any_issuer: TokenIssuer, clock: FixedClock) -> None:
+    tokens = issue(any_issuer)
+
+    clock.advance(ACCESS_TTL + timedelta(minutes=1))
+    assert_refused(any_issuer, "access", tokens.access_token)
+    assert any_issuer.read_refresh_token(tokens.refresh_token) is not None
+    clock.advance(REFRESH_TTL)
+    assert_refused(any_issuer, "refresh", tokens.refresh_token)
+
+
+def test_a_token_issued_long_ago_is_refused(any_issuer: TokenIssuer) -> None:
+    tokens = issue(any_issuer, NOW - REFRESH_TTL - timedelta(minutes=1))
+
+    assert_refused(any_issuer, "access", tokens.access_token)
+    assert_refused(any_issuer, "refresh", tokens.refresh_token)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "garbage", "a.b.c", "...", "eyJhbGciOiJIUzI1NiJ9.e30.", "Bearer x.y.z", "\x00\xff"],
+)
+def test_garbage_is_refused(any_issuer: TokenIssuer, token_type: str, token: str) -> None:
+    assert_refused(any_issuer, token_type, token)
+
+
+# The service's JWTs.
 
 
 def test_issued_tokens_carry_every_claim(issuer: JwtTokenIssuer) -> None:
-    now = real_now()
+    now = NOW
     tokens = issue(issuer, now)
 
-    access = jwt.decode(tokens.access_token, ACCESS_SECRET, algorithms=["HS256"], audience=AUDIENCE)
-    refresh = jwt.decode(
-        tokens.refresh_token, REFRESH_SECRET, algorithms=["HS256"], audience=AUDIENCE
-    )
+    access = decode(tokens.access_token, ACCESS_SECRET)
+    refresh = decode(tokens.refresh_token, REFRESH_SECRET)
 
     issued_at = int(now.timestamp())
     assert sorted(access) == sorted(ACCESS_CLAIMS)
@@ -166,42 +256,15 @@ def test_issued_tokens_carry_every_claim(issuer: JwtTokenIssuer) -> None:
     assert jwt.get_unverified_header(tokens.access_token)["alg"] == "HS256"
 
 
-def test_expiries_are_whole_seconds_from_now(issuer: JwtTokenIssuer) -> None:
-    tokens = issue(issuer, datetime.now(UTC))
+def test_a_refresh_tokens_expiry_claim_is_its_sessions_end(issuer: JwtTokenIssuer) -> None:
+    tokens = issue(issuer, session_lifetime=timedelta(hours=1))
 
-    assert tokens.access_expires_in == 900
-    assert tokens.refresh_expires_in == int(REFRESH_TTL.total_seconds())
-
-
-def test_a_refresh_token_never_outlives_its_session(issuer: JwtTokenIssuer) -> None:
-    now = real_now()
-    tokens = issue(issuer, now, session_lifetime=timedelta(hours=1))
-
-    refresh = jwt.decode(
-        tokens.refresh_token, REFRESH_SECRET, algorithms=["HS256"], audience=AUDIENCE
-    )
-    assert tokens.refresh_expires_in == 3600
-    assert refresh["exp"] == int(now.timestamp()) + 3600
-    assert tokens.access_expires_in == 900
+    refresh = decode(tokens.refresh_token, REFRESH_SECRET)
+    assert refresh["exp"] == int(NOW.timestamp()) + 3600
 
 
-def test_two_tokens_issued_in_the_same_second_differ(issuer: JwtTokenIssuer) -> None:
-    now = real_now()
-    first, second = issue(issuer, now), issue(issuer, now)
-
-    assert first.access_token != second.access_token
-    assert first.refresh_token != second.refresh_token
-
-
-def test_an_access_token_is_not_a_refresh_token_nor_the_reverse(issuer: JwtTokenIssuer) -> None:
-    tokens = issue(issuer)
-
-    assert_refused(issuer, "refresh", tokens.access_token)
-    assert_refused(issuer, "access", tokens.refresh_token)
-
-
-def test_the_token_type_is_checked_even_when_both_secrets_match() -> None:
-    issuer = make_issuer(access_secret=ACCESS_SECRET, refresh_secret=ACCESS_SECRET)
+def test_the_token_type_is_checked_even_when_both_secrets_match(clock: FixedClock) -> None:
+    issuer = make_issuer(clock, access_secret=ACCESS_SECRET, refresh_secret=ACCESS_SECRET)
     tokens = issue(issuer)
 
     assert_refused(issuer, "refresh", tokens.access_token)
@@ -251,24 +314,16 @@ def test_a_refresh_token_missing_a_claim_is_refused(issuer: JwtTokenIssuer, clai
     assert_refused(issuer, "refresh", craft("refresh", without=claim))
 
 
-def test_an_expired_token_is_refused(issuer: JwtTokenIssuer) -> None:
-    long_ago = real_now() - REFRESH_TTL - timedelta(minutes=1)
-    tokens = issue(issuer, long_ago)
-
-    assert_refused(issuer, "access", tokens.access_token)
-    assert_refused(issuer, "refresh", tokens.refresh_token)
-
-
 def test_a_token_expired_within_the_leeway_is_accepted(
     issuer: JwtTokenIssuer, token_type: str
 ) -> None:
-    just_expired = int(real_now().timestamp()) - 5
+    just_expired = int(NOW.timestamp()) - 5
 
     assert READERS[token_type](issuer, craft(token_type, exp=just_expired)) is not None
 
 
 def test_a_token_issued_in_the_future_is_refused(issuer: JwtTokenIssuer, token_type: str) -> None:
-    in_an_hour = int(real_now().timestamp()) + 3600
+    in_an_hour = int(NOW.timestamp()) + 3600
 
     assert_refused(issuer, token_type, craft(token_type, iat=in_an_hour, exp=in_an_hour + 600))
 
@@ -300,14 +355,6 @@ def test_a_session_id_that_is_not_a_non_empty_string_is_refused(
     issuer: JwtTokenIssuer, token_type: str, sid: object
 ) -> None:
     assert_refused(issuer, token_type, craft(token_type, sid=sid))
-
-
-@pytest.mark.parametrize(
-    "token",
-    ["", "garbage", "a.b.c", "...", "eyJhbGciOiJIUzI1NiJ9.e30.", "Bearer x.y.z", "\x00\xff"],
-)
-def test_garbage_is_refused(issuer: JwtTokenIssuer, token_type: str, token: str) -> None:
-    assert_refused(issuer, token_type, token)
 
 
 def test_a_tampered_token_is_refused(issuer: JwtTokenIssuer, token_type: str) -> None:

@@ -1,7 +1,9 @@
 import asyncio
+from datetime import timedelta
 
 import httpx
 
+from tests.fakes import FixedClock
 from tests.http.conftest import (
     ClientFactory,
     login,
@@ -13,8 +15,8 @@ from tests.http.conftest import (
     tokens_of,
 )
 
-PAST_A_WHOLE_SECOND = 1.1
-"""Tokens carry whole-second times: this wait puts a reuse beyond a zero grace window."""
+GRACE = timedelta(seconds=10)
+"""REFRESH_REUSE_GRACE_SECONDS by default."""
 
 
 async def test_refresh_with_the_cookie_answers_a_new_pair(client: httpx.AsyncClient) -> None:
@@ -111,10 +113,11 @@ async def test_a_refresh_body_of_the_wrong_shape_is_400(api: httpx.AsyncClient) 
 async def test_reuse_after_the_grace_window_revokes_the_session(
     make_client: ClientFactory,
 ) -> None:
-    api = await make_client(cookies=False, REFRESH_REUSE_GRACE_SECONDS="0")
+    clock = FixedClock()
+    api = await make_client(cookies=False, adapters={"clock": clock})
     old = await signed_in(api)
     newest = tokens_of(await refresh_with(api, old.refresh))
-    await asyncio.sleep(PAST_A_WHOLE_SECOND)
+    clock.advance(GRACE + timedelta(seconds=1))
 
     reuse = await refresh_with(api, old.refresh)
 
@@ -125,10 +128,13 @@ async def test_reuse_after_the_grace_window_revokes_the_session(
 
 
 async def test_reuse_inside_the_grace_window_is_refused_and_revokes_nothing(
-    api: httpx.AsyncClient,
+    make_client: ClientFactory,
 ) -> None:
+    clock = FixedClock()
+    api = await make_client(cookies=False, adapters={"clock": clock})
     old = await signed_in(api)
     newest = tokens_of(await refresh_with(api, old.refresh))
+    clock.advance(GRACE)
 
     reuse = await refresh_with(api, old.refresh)
 
@@ -136,6 +142,21 @@ async def test_reuse_inside_the_grace_window_is_refused_and_revokes_nothing(
     assert not set_cookies(reuse)
     assert (await profile_with(api, newest.access)).status_code == 200
     assert (await refresh_with(api, newest.refresh)).status_code == 200
+
+
+async def test_an_expired_access_token_is_401_and_the_refresh_token_renews_it(
+    make_client: ClientFactory,
+) -> None:
+    clock = FixedClock()
+    api = await make_client(cookies=False, adapters={"clock": clock}, ACCESS_TOKEN_EXPIRY="15m")
+    tokens = await signed_in(api)
+
+    clock.advance(timedelta(minutes=15, seconds=11))  # past the expiry and the 10 s leeway
+
+    assert (await profile_with(api, tokens.access)).status_code == 401
+    renewed = await refresh_with(api, tokens.refresh)
+    assert renewed.status_code == 200
+    assert (await profile_with(api, tokens_of(renewed).access)).status_code == 200
 
 
 async def test_a_failed_refresh_leaves_the_browser_cookies_alone(

@@ -43,7 +43,7 @@ class FakeAdapters(containers.DeclarativeContainer):
         audience="authsvc",
     )
     hasher = providers.Singleton(FakeHasher)
-    token_issuer = providers.Singleton(FakeTokenIssuer)
+    token_issuer = providers.Singleton(FakeTokenIssuer, clock)
     security_log = providers.Singleton(RecordingSecurityLog)
     password_breach_check = providers.Singleton(KnownBreaches, frozenset({BREACHED_PASSWORD}))
     password_policy = providers.Singleton(

@@ -1,7 +1,6 @@
 """JwtTokenIssuer remembers the access tokens it has verified: each is decoded once, yet still
 expires on time, and nothing that failed or was altered is ever taken from memory."""
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +11,7 @@ from application.ports import AccessClaims
 from domain.errors import NotAuthenticated
 from infrastructure.security import tokens
 from infrastructure.security.tokens import JwtTokenIssuer
+from tests.fakes import FixedClock
 
 ACCESS_SECRET = "access-secret-for-tests-" + "0123456789abcdef" * 3
 REFRESH_SECRET = "refresh-secret-for-tests-" + "0123456789abcdef" * 3
@@ -20,7 +20,14 @@ AUDIENCE = "authsvc-clients"
 LEEWAY_SECONDS = 10
 
 
-def make_issuer(access_cache_size: int = tokens.ACCESS_TOKEN_CACHE_SIZE) -> JwtTokenIssuer:
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+def make_issuer(
+    clock: FixedClock, access_cache_size: int = tokens.ACCESS_TOKEN_CACHE_SIZE
+) -> JwtTokenIssuer:
     return JwtTokenIssuer(
         access_secret=ACCESS_SECRET,
         refresh_secret=REFRESH_SECRET,
@@ -28,14 +35,16 @@ def make_issuer(access_cache_size: int = tokens.ACCESS_TOKEN_CACHE_SIZE) -> JwtT
         refresh_ttl=timedelta(days=7),
         issuer=ISSUER,
         audience=AUDIENCE,
+        clock=clock,
         leeway=timedelta(seconds=LEEWAY_SECONDS),
         access_cache_size=access_cache_size,
     )
 
 
-def craft(typ: str = "access", **overrides: Any) -> str:
-    """A valid token issued now, expiring in a minute, changed by `overrides`."""
-    issued_at = int(time.time())
+def craft(clock: FixedClock, typ: str = "access", **overrides: Any) -> str:
+    """A valid token issued at the clock's time, expiring a minute later, changed by
+    `overrides`."""
+    issued_at = int(clock.now().timestamp())
     claims = {
         "sub": "42",
         "sid": "session-abc",
@@ -58,41 +67,23 @@ def refusal(issuer: JwtTokenIssuer, token: str) -> str:
     return refused.value.message
 
 
-class FrozenTime:
-    """Stands in for the `time` module of tokens.py: the clock remembered tokens expire by.
-    PyJWT keeps the real clock, so a token is first verified at the real time."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenTime:
-    frozen = FrozenTime()
-    monkeypatch.setattr(tokens, "time", frozen)
-    return frozen
-
-
 @pytest.fixture
 def verified(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every token handed to PyJWT for verification, in order."""
     tokens_seen: list[str] = []
-    decode = jwt.decode
+    decode = jwt.PyJWS.decode
 
-    def recording_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+    def recording_decode(jws: jwt.PyJWS, token: str, *args: Any, **kwargs: Any) -> Any:
         tokens_seen.append(token)
-        return decode(token, *args, **kwargs)
+        return decode(jws, token, *args, **kwargs)
 
-    monkeypatch.setattr(jwt, "decode", recording_decode)
+    monkeypatch.setattr(jwt.PyJWS, "decode", recording_decode)
     return tokens_seen
 
 
-def test_an_access_token_is_verified_once(verified: list[str]) -> None:
-    issuer = make_issuer()
-    token = craft()
+def test_an_access_token_is_verified_once(clock: FixedClock, verified: list[str]) -> None:
+    issuer = make_issuer(clock)
+    token = craft(clock)
 
     first, second = issuer.read_access_token(token), issuer.read_access_token(token)
 
@@ -101,25 +92,25 @@ def test_an_access_token_is_verified_once(verified: list[str]) -> None:
 
 
 def test_a_remembered_token_expires_with_the_same_leeway(
-    clock: FrozenTime, verified: list[str]
+    clock: FixedClock, verified: list[str]
 ) -> None:
-    issuer = make_issuer()
-    expires_at = int(time.time()) + 60
-    token = craft(exp=expires_at)
+    issuer = make_issuer(clock)
+    expires_at = clock.now() + timedelta(seconds=60)
+    token = craft(clock, exp=int(expires_at.timestamp()))
     issuer.read_access_token(token)
 
-    clock.now = expires_at + LEEWAY_SECONDS - 0.5
+    clock.current = expires_at + timedelta(seconds=LEEWAY_SECONDS - 0.5)
     assert issuer.read_access_token(token) == AccessClaims(user_id=42, session_id="session-abc")
-    clock.now = expires_at + LEEWAY_SECONDS
+    clock.current = expires_at + timedelta(seconds=LEEWAY_SECONDS)
     assert refusal(issuer, token) == "Token expired"
     assert verified == [token]
 
 
-def test_an_expired_token_is_forgotten(clock: FrozenTime, verified: list[str]) -> None:
-    issuer = make_issuer()
-    token = craft()
+def test_an_expired_token_is_forgotten(clock: FixedClock, verified: list[str]) -> None:
+    issuer = make_issuer(clock)
+    token = craft(clock)
     issuer.read_access_token(token)
-    clock.now += 3600
+    clock.advance(timedelta(hours=1))
 
     refusals = [refusal(issuer, token), refusal(issuer, token)]
 
@@ -127,9 +118,11 @@ def test_an_expired_token_is_forgotten(clock: FrozenTime, verified: list[str]) -
     assert verified == [token, token]
 
 
-def test_a_refused_token_is_verified_again_every_time(verified: list[str]) -> None:
-    issuer = make_issuer()
-    token = craft(sub="not-a-user-id")
+def test_a_refused_token_is_verified_again_every_time(
+    clock: FixedClock, verified: list[str]
+) -> None:
+    issuer = make_issuer(clock)
+    token = craft(clock, sub="not-a-user-id")
 
     refusals = [refusal(issuer, token), refusal(issuer, token)]
 
@@ -137,12 +130,12 @@ def test_a_refused_token_is_verified_again_every_time(verified: list[str]) -> No
     assert verified == [token, token]
 
 
-def test_an_altered_copy_of_a_remembered_token_is_refused() -> None:
-    issuer = make_issuer()
-    token = craft()
+def test_an_altered_copy_of_a_remembered_token_is_refused(clock: FixedClock) -> None:
+    issuer = make_issuer(clock)
+    token = craft(clock)
     issuer.read_access_token(token)
     header, _, signature = token.split(".")
-    other_user = craft(sub="1").split(".")[1]
+    other_user = craft(clock, sub="1").split(".")[1]
 
     altered = [f"{header}.{other_user}.{signature}", token[:-4], token + "A"]
 
@@ -150,9 +143,11 @@ def test_an_altered_copy_of_a_remembered_token_is_refused() -> None:
     assert issuer.read_access_token(token).user_id == 42
 
 
-def test_the_least_recently_used_token_is_forgotten_first(verified: list[str]) -> None:
-    issuer = make_issuer(access_cache_size=2)
-    first, second, third = (craft(jti=f"token-{number}") for number in range(3))
+def test_the_least_recently_used_token_is_forgotten_first(
+    clock: FixedClock, verified: list[str]
+) -> None:
+    issuer = make_issuer(clock, access_cache_size=2)
+    first, second, third = (craft(clock, jti=f"token-{number}") for number in range(3))
     for token in (first, second, first, third):
         issuer.read_access_token(token)
 
@@ -162,9 +157,9 @@ def test_the_least_recently_used_token_is_forgotten_first(verified: list[str]) -
     assert verified == [first, second, third, second]
 
 
-def test_refresh_tokens_are_verified_every_time(verified: list[str]) -> None:
-    issuer = make_issuer()
-    token = craft("refresh")
+def test_refresh_tokens_are_verified_every_time(clock: FixedClock, verified: list[str]) -> None:
+    issuer = make_issuer(clock)
+    token = craft(clock, "refresh")
 
     for _ in range(2):
         issuer.read_refresh_token(token)
