@@ -1,4 +1,5 @@
-"""The PasswordHasher contract, for each algorithm the service can be configured with."""
+"""The PasswordHasher contract, for each algorithm the service can be configured with. The tests
+of `any_hasher` hold for the unit tests' fake hasher too."""
 
 import asyncio
 import threading
@@ -8,8 +9,10 @@ import argon2
 import bcrypt
 import pytest
 
+from application.ports import PasswordHasher
 from domain.users import Password, PasswordHash
 from infrastructure.security.hashers import ThreadedPasswordHasher
+from tests.fakes import FakeHasher
 
 Algorithm = Literal["bcrypt", "argon2id"]
 ALGORITHMS: tuple[Algorithm, ...] = ("bcrypt", "argon2id")
@@ -55,24 +58,34 @@ def hasher(algorithm: Algorithm) -> ThreadedPasswordHasher:
     return make_hasher(algorithm)
 
 
+@pytest.fixture(params=[*ALGORITHMS, "fake"])
+def any_hasher(request: pytest.FixtureRequest) -> PasswordHasher:
+    return FakeHasher() if request.param == "fake" else make_hasher(request.param)
+
+
 def other_algorithm(algorithm: Algorithm) -> Algorithm:
     return "argon2id" if algorithm == "bcrypt" else "bcrypt"
 
 
-async def test_a_hash_verifies_with_its_password(
+async def test_a_hash_verifies_with_its_password(any_hasher: PasswordHasher) -> None:
+    password_hash = await any_hasher.hash(Password(PASSWORD))
+
+    assert await any_hasher.verify(PASSWORD, password_hash)
+
+
+async def test_hashes_are_made_with_the_configured_algorithm(
     hasher: ThreadedPasswordHasher, algorithm: Algorithm
 ) -> None:
     password_hash = await hasher.hash(Password(PASSWORD))
 
     assert password_hash.value.startswith("$2b$" if algorithm == "bcrypt" else "$argon2id$")
-    assert await hasher.verify(PASSWORD, password_hash)
 
 
-async def test_a_wrong_password_does_not_verify(hasher: ThreadedPasswordHasher) -> None:
-    password_hash = await hasher.hash(Password(PASSWORD))
+async def test_a_wrong_password_does_not_verify(any_hasher: PasswordHasher) -> None:
+    password_hash = await any_hasher.hash(Password(PASSWORD))
 
-    assert not await hasher.verify(PASSWORD + "!", password_hash)
-    assert not await hasher.verify("", password_hash)
+    assert not await any_hasher.verify(PASSWORD + "!", password_hash)
+    assert not await any_hasher.verify("", password_hash)
 
 
 @pytest.mark.parametrize("made_by", ALGORITHMS)
@@ -132,23 +145,23 @@ def damaged_hashes() -> list[object]:
 
 @pytest.mark.parametrize("damaged", damaged_hashes())
 async def test_a_damaged_or_unknown_hash_verifies_nothing(
-    hasher: ThreadedPasswordHasher, damaged: str
+    any_hasher: PasswordHasher, damaged: str
 ) -> None:
-    assert not await hasher.verify(PASSWORD, PasswordHash(damaged))
+    assert not await any_hasher.verify(PASSWORD, PasswordHash(damaged))
 
 
 async def test_a_password_that_is_not_valid_unicode_verifies_nothing(
-    hasher: ThreadedPasswordHasher,
+    any_hasher: PasswordHasher,
 ) -> None:
-    password_hash = await hasher.hash(Password(PASSWORD))
+    password_hash = await any_hasher.hash(Password(PASSWORD))
 
-    assert not await hasher.verify("\ud800", password_hash)
+    assert not await any_hasher.verify("\ud800", password_hash)
 
 
-async def test_a_current_hash_needs_no_rehash(hasher: ThreadedPasswordHasher) -> None:
-    password_hash = await hasher.hash(Password(PASSWORD))
+async def test_a_current_hash_needs_no_rehash(any_hasher: PasswordHasher) -> None:
+    password_hash = await any_hasher.hash(Password(PASSWORD))
 
-    assert not hasher.needs_rehash(password_hash)
+    assert not any_hasher.needs_rehash(password_hash)
 
 
 async def test_a_hash_of_the_other_algorithm_needs_rehash(
@@ -160,8 +173,8 @@ async def test_a_hash_of_the_other_algorithm_needs_rehash(
 
 
 @pytest.mark.parametrize("damaged", damaged_hashes())
-def test_an_unparseable_hash_needs_rehash(hasher: ThreadedPasswordHasher, damaged: str) -> None:
-    assert hasher.needs_rehash(PasswordHash(damaged))
+def test_an_unparseable_hash_needs_rehash(any_hasher: PasswordHasher, damaged: str) -> None:
+    assert any_hasher.needs_rehash(PasswordHash(damaged))
 
 
 def test_a_lower_bcrypt_cost_needs_rehash() -> None:
@@ -193,8 +206,8 @@ async def test_weaker_argon2_parameters_need_rehash(time_cost: int, memory_cost:
     ["correct horse", "", "x" * 100, "a" * 73, "é" * 37, "\ud800"],
     ids=["normal", "empty", "100-chars", "73-bytes", "74-bytes-in-37-chars", "lone-surrogate"],
 )
-async def test_verify_dummy_never_raises(hasher: ThreadedPasswordHasher, password: str) -> None:
-    await hasher.verify_dummy(password)
+async def test_verify_dummy_never_raises(any_hasher: PasswordHasher, password: str) -> None:
+    await any_hasher.verify_dummy(password)
 
 
 LIBRARY_CALLS = {
