@@ -18,7 +18,8 @@ class Clock(Protocol):
 
 
 class PasswordHasher(Protocol):
-    """Hashes and verifies off the event loop. Verification never raises for bad input."""
+    """Hashes and verifies off the event loop. Verification never raises for bad input; any of
+    the three raises Overloaded, at once, when too much hashing is already waiting."""
 
     async def hash(self, password: Password) -> PasswordHash: ...
 

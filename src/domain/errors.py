@@ -69,6 +69,17 @@ class TooManyAttempts(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class Overloaded(DomainError):
+    """More work is waiting than the service takes on; it is refused at once rather than
+    queued, and may be retried after `retry_after_seconds`."""
+
+    default_message = "Service busy, try again shortly"
+
+    def __init__(self, retry_after_seconds: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class StorageUnavailable(DomainError):
     """The database (or another store) cannot be reached; the request may be retried."""
 

@@ -117,6 +117,7 @@ class Adapters(containers.DeclarativeContainer):
         ThreadedPasswordHasher,
         algorithm=settings.provided.password_hasher,
         bcrypt_rounds=settings.provided.bcrypt_rounds,
+        queue_limit=settings.provided.hash_queue_limit,
     )
     token_issuer = providers.Singleton(
         JwtTokenIssuer,

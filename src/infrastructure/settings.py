@@ -7,9 +7,11 @@ is checked too.
 """
 
 import contextlib
+import math
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,6 +38,8 @@ CookieSameSite = Literal["lax", "strict", "none"]
 SmtpTls = Literal["starttls", "tls", "none"]
 
 MIN_SECRET_BYTES = 32
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+MIN_SECRET_BITS = 64
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _VERBATIM_VARIABLES = frozenset(
     {"ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET", "DB_PASSWORD", "SMTP_PASSWORD"}
@@ -136,6 +140,9 @@ class Settings:
     refresh_token_expiry: timedelta = timedelta(days=7)
     password_hasher: PasswordHasherName = "bcrypt"
     bcrypt_rounds: int = 12
+    hash_queue_limit: int | None = None
+    """Password hashes running or waiting at once (unset: 4 per CPU); one more is answered 503
+    at once."""
     password_min_length: int = 8
     cookie_secure: bool = True
     cookie_samesite: CookieSameSite = "lax"
@@ -200,6 +207,14 @@ class Settings:
                 variable,
                 f"must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 3.2)",
             )
+            _require(
+                len(set(secret)) >= MIN_SECRET_DISTINCT_CHARACTERS
+                and _estimated_bits(secret) >= MIN_SECRET_BITS,
+                variable,
+                f"has almost no entropy (fewer than {MIN_SECRET_DISTINCT_CHARACTERS} different"
+                f" characters, or under {MIN_SECRET_BITS} bits by their frequencies); generate one"
+                " with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'",
+            )
         _require(
             self.access_token_secret != self.refresh_token_secret,
             "REFRESH_TOKEN_SECRET",
@@ -216,6 +231,11 @@ class Settings:
             f"must be bcrypt or argon2id, not {self.password_hasher!r}",
         )
         _require(4 <= self.bcrypt_rounds <= 31, "BCRYPT_ROUNDS", "must be between 4 and 31")
+        _require(
+            self.hash_queue_limit is None or self.hash_queue_limit >= 1,
+            "HASH_QUEUE_LIMIT",
+            "must be at least 1",
+        )
         _require(
             8 <= self.password_min_length <= 64,
             "PASSWORD_MIN_LENGTH",
@@ -398,6 +418,13 @@ def _is_web_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def _estimated_bits(secret: str) -> float:
+    """The secret's length times the Shannon entropy of its characters' frequencies. It rates a
+    repeated pattern too high ("abcdefgh" four times is 96 bits), so it only catches secrets
+    that are plainly not random, such as one character repeated or a long run of one."""
+    return -sum(count * math.log2(count / len(secret)) for count in Counter(secret).values())
+
+
 def _check_origin(origin: str) -> None:
     # Litestar reads a "*" inside an origin as a pattern (`https://*` matches every https
     # origin), which with credentials lets any site read a user's responses.
@@ -458,6 +485,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "REFRESH_TOKEN_EXPIRY": ("refresh_token_expiry", parse_duration),
     "PASSWORD_HASHER": ("password_hasher", str.lower),
     "BCRYPT_ROUNDS": ("bcrypt_rounds", _integer),
+    "HASH_QUEUE_LIMIT": ("hash_queue_limit", _integer),
     "PASSWORD_MIN_LENGTH": ("password_min_length", _integer),
     "COOKIE_SECURE": ("cookie_secure", _boolean),
     "COOKIE_SAMESITE": ("cookie_samesite", str.lower),

@@ -10,6 +10,7 @@ import bcrypt
 import pytest
 
 from application.ports import PasswordHasher
+from domain.errors import Overloaded
 from domain.users import Password, PasswordHash
 from infrastructure.security.hashers import ThreadedPasswordHasher
 from tests.fakes import FakeHasher
@@ -31,6 +32,7 @@ def make_hasher(
     argon2_time_cost: int = 1,
     argon2_memory_cost: int = 1024,
     max_concurrency: int | None = None,
+    queue_limit: int | None = None,
 ) -> ThreadedPasswordHasher:
     """Low costs: these tests are about behaviour, not strength."""
     return ThreadedPasswordHasher(
@@ -40,6 +42,7 @@ def make_hasher(
         argon2_memory_cost=argon2_memory_cost,
         argon2_parallelism=1,
         max_concurrency=max_concurrency,
+        queue_limit=queue_limit,
     )
 
 
@@ -280,3 +283,64 @@ async def test_no_more_threads_hash_at_once_than_max_concurrency(
     await hashing
 
     assert peak == 2
+
+
+class HeldVerifications:
+    """Holds the library's verify calls until released."""
+
+    def __init__(self, algorithm: Algorithm, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.released = threading.Event()
+        owner, name = LIBRARY_CALLS[(algorithm, "verify")]
+        library_call = getattr(owner, name)
+
+        def held(*args: object, **kwargs: object) -> object:
+            self.released.wait(timeout=10)
+            return library_call(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, held)
+
+
+async def test_work_beyond_the_queue_limit_is_refused_at_once(
+    algorithm: Algorithm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hasher = make_hasher(algorithm, max_concurrency=1, queue_limit=2)
+    stored = await hasher.hash(Password(PASSWORD))
+    held = HeldVerifications(algorithm, monkeypatch)
+    running_and_waiting = [asyncio.create_task(hasher.verify(PASSWORD, stored)) for _ in range(2)]
+    await asyncio.sleep(0)  # both take their places in the queue
+
+    refusals = []
+    for one_more in (
+        hasher.verify(PASSWORD, stored),
+        hasher.verify_dummy(PASSWORD),
+        hasher.hash(Password(PASSWORD)),
+    ):
+        with pytest.raises(Overloaded) as refused:
+            await one_more
+        refusals.append(refused.value.retry_after_seconds)
+
+    assert refusals == [1, 1, 1]
+    held.released.set()
+    assert await asyncio.gather(*running_and_waiting) == [True, True]
+    assert await hasher.verify(PASSWORD, stored)
+
+
+async def test_work_cancelled_while_waiting_gives_its_place_back(
+    algorithm: Algorithm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hasher = make_hasher(algorithm, max_concurrency=1, queue_limit=2)
+    stored = await hasher.hash(Password(PASSWORD))
+    held = HeldVerifications(algorithm, monkeypatch)
+    running = asyncio.create_task(hasher.verify(PASSWORD, stored))
+    waiting = asyncio.create_task(hasher.verify(PASSWORD, stored))
+    await asyncio.sleep(0)
+
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    next_one = asyncio.create_task(hasher.verify(PASSWORD, stored))
+    await asyncio.sleep(0)
+    held.released.set()
+
+    assert await running
+    assert await next_one

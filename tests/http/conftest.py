@@ -144,11 +144,17 @@ async def serve(
 
 class ClientFactory(Protocol):
     async def __call__(
-        self, *, cookies: bool = True, adapters: Mapping[str, object] | None = None, **env: str
+        self,
+        *,
+        cookies: bool = True,
+        adapters: Mapping[str, object] | None = None,
+        allow_server_errors: bool = False,
+        **env: str,
     ) -> httpx.AsyncClient:
         """A client on the app built from the test settings with `env` on top. With
         `cookies=False` the client keeps no cookies: it sends only the tokens given to it.
-        `adapters` replace the service's adapters of those names (a clock, a hasher)."""
+        `adapters` replace the service's adapters of those names (a clock, a hasher).
+        `allow_server_errors` is for a test that asserts the 503s it expects."""
         ...
 
 
@@ -179,13 +185,19 @@ async def make_client(database_url: str) -> AsyncIterator[ClientFactory]:
     async with AsyncExitStack() as stack:
 
         async def make(
-            *, cookies: bool = True, adapters: Mapping[str, object] | None = None, **env: str
+            *,
+            cookies: bool = True,
+            adapters: Mapping[str, object] | None = None,
+            allow_server_errors: bool = False,
+            **env: str,
         ) -> httpx.AsyncClient:
             settings = Settings.from_env(base_env(database_url) | env, env_file=None)
             container = Container(settings=settings)
             for name, adapter in (adapters or {}).items():
                 getattr(container.adapters, name).override(providers.Object(adapter))
-            return await serve(stack, container, cookies=cookies)
+            return await serve(
+                stack, container, cookies=cookies, allow_server_errors=allow_server_errors
+            )
 
         yield make
 

@@ -1,5 +1,6 @@
 import os
 import re
+import secrets
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -18,8 +19,8 @@ from infrastructure.settings import (
     parse_rate,
 )
 
-ACCESS_SECRET = "a" * 32
-REFRESH_SECRET = "r" * 48
+ACCESS_SECRET = "access-secret-0123456789abcdefghij"
+REFRESH_SECRET = "refresh-secret-0123456789abcdefghijklmnopqrstuv"
 SECRETS = {"ACCESS_TOKEN_SECRET": ACCESS_SECRET, "REFRESH_TOKEN_SECRET": REFRESH_SECRET}
 ENV_EXAMPLE = Path(__file__).parents[2] / ".env.example"
 ORIGINAL_VARIABLES = [
@@ -40,6 +41,7 @@ OTHER_VARIABLES = [
     "DATABASE_TIMEOUT",
     "PASSWORD_HASHER",
     "BCRYPT_ROUNDS",
+    "HASH_QUEUE_LIMIT",
     "PASSWORD_MIN_LENGTH",
     "COOKIE_SECURE",
     "COOKIE_SAMESITE",
@@ -99,6 +101,7 @@ def test_defaults() -> None:
     assert settings.refresh_token_expiry == timedelta(days=7)
     assert settings.password_hasher == "bcrypt"
     assert settings.bcrypt_rounds == 12
+    assert settings.hash_queue_limit is None
     assert settings.password_min_length == 8
     assert settings.cookie_secure is True
     assert settings.cookie_samesite == "lax"
@@ -134,6 +137,7 @@ def test_every_variable_is_parsed() -> None:
         REFRESH_TOKEN_EXPIRY="14d",
         PASSWORD_HASHER="Argon2id",
         BCRYPT_ROUNDS="10",
+        HASH_QUEUE_LIMIT="16",
         PASSWORD_MIN_LENGTH="12",
         COOKIE_SECURE="no",
         COOKIE_SAMESITE="Strict",
@@ -174,6 +178,7 @@ def test_every_variable_is_parsed() -> None:
         refresh_token_expiry=timedelta(days=14),
         password_hasher="argon2id",
         bcrypt_rounds=10,
+        hash_queue_limit=16,
         password_min_length=12,
         cookie_secure=False,
         cookie_samesite="strict",
@@ -374,8 +379,39 @@ class TestErrorsNameTheVariable:
         assert str(error) == "ACCESS_TOKEN_SECRET: must be at least 32 bytes (RFC 7518 3.2)"
 
     def test_secret_length_counts_bytes(self) -> None:
-        assert refused(REFRESH_TOKEN_SECRET="é" * 15).variable == "REFRESH_TOKEN_SECRET"
-        assert load(REFRESH_TOKEN_SECRET="é" * 16).refresh_token_secret == "é" * 16
+        two_byte_characters = "éèêëàâäîïôöûüçñõ"
+        assert refused(REFRESH_TOKEN_SECRET=two_byte_characters[:15]).variable == (
+            "REFRESH_TOKEN_SECRET"
+        )
+        assert load(REFRESH_TOKEN_SECRET=two_byte_characters).refresh_token_secret == (
+            two_byte_characters
+        )
+
+    @pytest.mark.parametrize(
+        "secret",
+        [
+            pytest.param("a" * 64, id="one-character"),
+            pytest.param("abcdefg" * 8, id="seven-characters"),
+            pytest.param("a" * 56 + "bcdefghi", id="a-long-run-of-one"),
+        ],
+    )
+    def test_a_secret_with_almost_no_entropy(self, secret: str) -> None:
+        error = refused(ACCESS_TOKEN_SECRET=secret)
+
+        assert error.variable == "ACCESS_TOKEN_SECRET"
+        assert "almost no entropy" in str(error)
+        assert secret not in str(error)
+
+    @pytest.mark.parametrize(
+        "secret",
+        [
+            pytest.param(secrets.token_urlsafe(32), id="token-urlsafe"),
+            pytest.param(secrets.token_hex(16), id="hex-128-bits"),
+            pytest.param("correct horse battery staple glue", id="passphrase"),
+        ],
+    )
+    def test_a_random_enough_secret_is_taken(self, secret: str) -> None:
+        assert load(ACCESS_TOKEN_SECRET=secret).access_token_secret == secret
 
     def test_equal_secrets(self) -> None:
         error = refused(REFRESH_TOKEN_SECRET=ACCESS_SECRET)
@@ -406,6 +442,8 @@ class TestErrorsNameTheVariable:
             ("PASSWORD_HASHER", "scrypt"),
             ("BCRYPT_ROUNDS", "3"),
             ("BCRYPT_ROUNDS", "32"),
+            ("HASH_QUEUE_LIMIT", "0"),
+            ("HASH_QUEUE_LIMIT", "many"),
             ("PASSWORD_MIN_LENGTH", "6"),
             ("PORT", "eighty"),
             ("PORT", "0"),

@@ -4,20 +4,30 @@ import asyncio
 import os
 import re
 import secrets
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import argon2
 import bcrypt
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from application.ports import PasswordHasher
+from domain.errors import Overloaded
 from domain.users import Password, PasswordHash
 
 _BCRYPT_PREFIXES: Final = ("$2a$", "$2b$", "$2y$")
 """`$2a$` and `$2y$` come from other implementations (Node's bcryptjs, PHP); all three verify."""
 _BCRYPT_PATTERN: Final = re.compile(r"\$2[aby]\$(?P<cost>\d\d)\$[./A-Za-z0-9]{53}")
 _ARGON2ID_PREFIX: Final = "$argon2id$"
+QUEUE_LIMIT_PER_THREAD: Final = 4
+"""The default `queue_limit`: four hashes per thread, so a full queue is waited out in about
+four hashes' time (a second at bcrypt cost 12) rather than piling up without end."""
+RETRY_AFTER_SECONDS: Final = 1
+"""A full queue frees a place within one hash's time (a quarter second at bcrypt cost 12)."""
+
+_T = TypeVar("_T")
 
 
 class ThreadedPasswordHasher(PasswordHasher):
@@ -27,6 +37,9 @@ class ThreadedPasswordHasher(PasswordHasher):
     - Every hash and verification runs in a dedicated pool of `max_concurrency` threads
       (bcrypt and argon2 release the GIL). A pool rather than an asyncio.Semaphore: it caps
       the whole process, whatever event loop calls it (a test client runs its own loop).
+    - At most `queue_limit` of them run or wait at once; one more is refused at once with
+      Overloaded, so a flood of logins is shed instead of queued for ever, and the event loop
+      stays free for the rest of the API.
     - Argon2id defaults are OWASP's minimum (m=19 MiB, t=2, p=1, about 25 ms).
     - A hash is due for rehashing whenever it was not made with the current algorithm and
       parameters, in either direction: lowering a cost on purpose takes effect too.
@@ -41,8 +54,10 @@ class ThreadedPasswordHasher(PasswordHasher):
         argon2_memory_cost: int = 19456,
         argon2_parallelism: int = 1,
         max_concurrency: int | None = None,
+        queue_limit: int | None = None,
     ) -> None:
-        """`argon2_memory_cost` is in KiB; `max_concurrency` defaults to the number of CPUs."""
+        """`argon2_memory_cost` is in KiB; `max_concurrency` defaults to the number of CPUs,
+        `queue_limit` to QUEUE_LIMIT_PER_THREAD times that."""
         if algorithm not in ("bcrypt", "argon2id"):
             raise ValueError(f"unknown password hashing algorithm: {algorithm!r}")
         self._algorithm = algorithm
@@ -52,28 +67,34 @@ class ThreadedPasswordHasher(PasswordHasher):
             memory_cost=argon2_memory_cost,
             parallelism=argon2_parallelism,
         )
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_concurrency or os.cpu_count() or 1,
-            thread_name_prefix="password-hasher",
-        )
+        threads = max_concurrency or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="password-hasher")
+        self._places = threading.BoundedSemaphore(queue_limit or QUEUE_LIMIT_PER_THREAD * threads)
         self._dummy_hash = self._hash(secrets.token_urlsafe(16))
 
     async def hash(self, password: Password) -> PasswordHash:
-        return PasswordHash(
-            await asyncio.get_running_loop().run_in_executor(self._pool, self._hash, password.value)
-        )
+        return PasswordHash(await self._run(self._hash, password.value))
 
     async def verify(self, password: str, password_hash: PasswordHash) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, self._verify, password, password_hash.value
-        )
+        return await self._run(self._verify, password, password_hash.value)
 
     async def verify_dummy(self, password: str) -> None:
         """The same path as `verify` on a hash of the current settings: an input refused early
         (over 72 bytes for bcrypt) is refused early for known and unknown emails alike."""
-        await asyncio.get_running_loop().run_in_executor(
-            self._pool, self._verify, password, self._dummy_hash
-        )
+        await self._run(self._verify, password, self._dummy_hash)
+
+    async def _run(self, work: Callable[..., _T], *arguments: str) -> _T:
+        """`work` in the pool once it has a place in the queue; Overloaded when it has none.
+        The place is given back when the work ends, or when it is cancelled before it starts."""
+        if not self._places.acquire(blocking=False):
+            raise Overloaded(RETRY_AFTER_SECONDS)
+        try:
+            future = self._pool.submit(work, *arguments)
+        except BaseException:
+            self._places.release()
+            raise
+        future.add_done_callback(lambda _: self._places.release())
+        return await asyncio.wrap_future(future)
 
     def needs_rehash(self, password_hash: PasswordHash) -> bool:
         encoded = password_hash.value

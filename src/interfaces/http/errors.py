@@ -12,6 +12,7 @@ from domain.errors import (
     EmailAlreadyRegistered,
     InvalidCredentials,
     NotAuthenticated,
+    Overloaded,
     SessionNotFound,
     StorageUnavailable,
     TooManyAttempts,
@@ -30,6 +31,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     SessionNotFound: 404,
     EmailAlreadyRegistered: 409,
     TooManyAttempts: 429,
+    Overloaded: 503,
     StorageUnavailable: 503,
 }
 
@@ -52,7 +54,7 @@ def handle_domain_error(_: Request[Any, Any, Any], error: DomainError) -> Respon
         (status for kind, status in STATUS_BY_ERROR.items() if isinstance(error, kind)), 400
     )
     headers = None
-    if isinstance(error, TooManyAttempts):
+    if isinstance(error, TooManyAttempts | Overloaded):
         headers = {"Retry-After": str(error.retry_after_seconds)}
     field_errors = error.errors if isinstance(error, ValidationFailed) else ()
     return error_response(
