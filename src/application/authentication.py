@@ -156,6 +156,7 @@ class Login:
 class RefreshCommand:
     refresh_token: str
     ip: str | None = None
+    user_agent: str | None = None
 
     def __repr__(self) -> str:
         return f"RefreshCommand(ip={self.ip!r})"
@@ -164,7 +165,8 @@ class RefreshCommand:
 class RefreshTokens:
     """- only the session's current refresh token is accepted, and it is rotated by
       compare-and-swap: of two concurrent refreshes with one token, one wins;
-    - the token rotated away last, within the grace window, is refused and nothing else happens;
+    - the token rotated away last, within the grace window, is refused and logged, and revokes
+      nothing (browser tabs racing each other do this; a thief replaying a token early too);
     - any other token of the session is a replay: the whole session is revoked (RFC 9700 4.14.2)."""
 
     def __init__(
@@ -193,6 +195,16 @@ class RefreshTokens:
                 raise NotAuthenticated("Session has ended")
             verdict = session.judge_refresh(command.refresh_token, now, self._policy.reuse_grace)
             if verdict is RefreshVerdict.RECENTLY_ROTATED:
+                self._security_log.record(
+                    SecurityEvent(
+                        name="refresh_token_replayed_in_grace",
+                        user_id=session.user_id,
+                        session_id=session.id,
+                        ip=command.ip,
+                        user_agent=command.user_agent,
+                        reason="within the grace window; nothing revoked",
+                    )
+                )
                 raise NotAuthenticated("Refresh token already used")
             if verdict is RefreshVerdict.REUSED:
                 await uow.sessions.revoke(session.id, now)
@@ -202,6 +214,7 @@ class RefreshTokens:
                         user_id=session.user_id,
                         session_id=session.id,
                         ip=command.ip,
+                        user_agent=command.user_agent,
                     )
                 )
                 raise NotAuthenticated("Refresh token already used; session revoked")

@@ -237,6 +237,7 @@ class SecurityEvent:
     user_id: int | None = None
     session_id: str | None = None
     ip: str | None = None
+    user_agent: str | None = None
     reason: str | None = None
 
 

@@ -1,7 +1,9 @@
 import asyncio
+import logging
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from tests.fakes import FixedClock
 from tests.http.conftest import (
@@ -142,6 +144,27 @@ async def test_reuse_inside_the_grace_window_is_refused_and_revokes_nothing(
     assert not set_cookies(reuse)
     assert (await profile_with(api, newest.access)).status_code == 200
     assert (await refresh_with(api, newest.refresh)).status_code == 200
+
+
+async def test_reuse_inside_the_grace_window_is_logged_with_the_clients_address_and_agent(
+    api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = await signed_in(api)
+    await refresh_with(api, old.refresh)
+    caplog.set_level(logging.INFO, logger="authsvc.security")
+
+    await api.post(
+        "/users/refresh-token",
+        json={"refreshToken": old.refresh},
+        headers={"User-Agent": "racing-tab/1.0\rforged=1"},
+    )
+
+    [event] = [record for record in caplog.records if record.name == "authsvc.security"]
+    assert event.event == "refresh_token_replayed_in_grace"  # type: ignore[attr-defined]
+    assert event.ip == "127.0.0.1"  # type: ignore[attr-defined]
+    assert event.user_agent == "racing-tab/1.0\rforged=1"  # type: ignore[attr-defined]
+    assert "user_agent=racing-tab/1.0?forged=1" in event.getMessage()
+    assert old.refresh not in event.getMessage()
 
 
 async def test_an_expired_access_token_is_401_and_the_refresh_token_renews_it(

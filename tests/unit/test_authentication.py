@@ -10,6 +10,7 @@ from application.authentication import (
 )
 from domain.errors import InvalidCredentials, NotAuthenticated, ValidationFailed
 from domain.sessions import refresh_token_digest
+from application.ports import SecurityEvent
 from domain.users import PasswordHash
 from tests.unit.conftest import PASSWORD, UseCasesOnFakes
 
@@ -93,6 +94,29 @@ async def test_the_previous_token_within_the_grace_window_revokes_nothing(
         await use_cases.refresh_tokens(RefreshCommand(refresh_token=login.tokens.refresh_token))
     assert use_cases.store.sessions[login.session_id].revoked_at is None
     assert await use_cases.refresh_tokens(RefreshCommand(refresh_token=tokens.refresh_token))
+
+
+async def test_the_previous_token_within_the_grace_window_is_logged_with_its_client(
+    use_cases: UseCasesOnFakes,
+) -> None:
+    login = await use_cases.make_login()
+    await use_cases.refresh_tokens(RefreshCommand(refresh_token=login.tokens.refresh_token))
+
+    with pytest.raises(NotAuthenticated):
+        await use_cases.refresh_tokens(
+            RefreshCommand(
+                refresh_token=login.tokens.refresh_token, ip="203.0.113.9", user_agent="curl/8"
+            )
+        )
+
+    assert use_cases.security_log.events[-1] == SecurityEvent(
+        name="refresh_token_replayed_in_grace",
+        user_id=login.user.id,
+        session_id=login.session_id,
+        ip="203.0.113.9",
+        user_agent="curl/8",
+        reason="within the grace window; nothing revoked",
+    )
 
 
 async def test_reuse_after_the_grace_window_revokes_the_session(use_cases: UseCasesOnFakes) -> None:

@@ -11,7 +11,8 @@ _WARNING_SUFFIXES = ("_failed", "_reused", "_throttled")
 
 
 def _printable(value: object) -> str:
-    """Client-supplied values (an IP from a header) cannot forge extra lines in a text log."""
+    """Client-supplied values (an IP from a header, a user agent) cannot forge extra lines in
+    a text log."""
     return "".join(char if char.isprintable() else "?" for char in str(value))
 
 
@@ -23,6 +24,7 @@ class LoggingSecurityLog(SecurityLog):
             "user_id": event.user_id,
             "session_id": event.session_id,
             "ip": event.ip,
+            "user_agent": event.user_agent,
             "reason": event.reason,
         }
         details = "".join(

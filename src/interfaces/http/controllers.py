@@ -159,7 +159,9 @@ class UserController(Controller):
             raise NotAuthenticated("Refresh token required")
         wired = wiring(request)
         tokens = await wired.use_cases.refresh_tokens(
-            RefreshCommand(refresh_token=token, ip=client_ip(request))
+            RefreshCommand(
+                refresh_token=token, ip=client_ip(request), user_agent=user_agent(request)
+            )
         )
         return _tokens_response(tokens, "Access token refreshed", wired)
 
