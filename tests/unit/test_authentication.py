@@ -8,9 +8,9 @@ from application.authentication import (
     LogoutCommand,
     RefreshCommand,
 )
+from application.ports import SecurityEvent
 from domain.errors import InvalidCredentials, NotAuthenticated, ValidationFailed
 from domain.sessions import refresh_token_digest
-from application.ports import SecurityEvent
 from domain.users import PasswordHash
 from tests.unit.conftest import PASSWORD, UseCasesOnFakes
 
