@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,7 +22,6 @@ from infrastructure.persistence.migrate import (
     adopt_database,
     alembic_config,
     current_revision,
-    head_revision,
     upgrade_database,
 )
 from infrastructure.persistence.tables import metadata
@@ -40,6 +40,11 @@ ORIGINAL_COLUMNS = [
     "created_at",
 ]
 NODE_BCRYPT_HASH = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+
+
+def head_revision() -> str | None:
+    """The revision of the newest migration script."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 @pytest.fixture(params=DATABASES)

@@ -12,7 +12,6 @@ from typing import Any, Final
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import TIMESTAMP, Connection, Dialect, Integer, String, Text, inspect
 from sqlalchemy.engine import Inspector
 from sqlalchemy.exc import CompileError
@@ -45,11 +44,6 @@ def alembic_config(connection: Connection | None = None) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
     config.attributes["connection"] = connection
     return config
-
-
-def head_revision() -> str | None:
-    """The revision the code expects the database to be at."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
