@@ -3,6 +3,7 @@ of `any_hasher` hold for the unit tests' fake hasher too."""
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import argon2
@@ -33,6 +34,7 @@ def make_hasher(
     argon2_memory_cost: int = 1024,
     max_concurrency: int | None = None,
     queue_limit: int | None = None,
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> ThreadedPasswordHasher:
     """Low costs: these tests are about behaviour, not strength."""
     return ThreadedPasswordHasher(
@@ -43,6 +45,7 @@ def make_hasher(
         argon2_parallelism=1,
         max_concurrency=max_concurrency,
         queue_limit=queue_limit,
+        pause=pause,
     )
 
 
@@ -344,3 +347,44 @@ async def test_work_cancelled_while_waiting_gives_its_place_back(
 
     assert await running
     assert await next_one
+
+
+class RecordedPauses(list[float]):
+    """Stands in for asyncio.sleep: the padding asked for, not waited."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+CURRENT_SETTINGS: dict[Algorithm, dict[str, int]] = {
+    "bcrypt": {"bcrypt_rounds": 10},
+    "argon2id": {"argon2_time_cost": 2, "argon2_memory_cost": 19456},
+}
+"""Settings dozens of times costlier than a cost-4 bcrypt hash (about 60 and 25 ms)."""
+
+
+@pytest.mark.parametrize("stored", ["cheaper-bcrypt", "damaged"])
+async def test_a_failed_verification_of_a_quicker_hash_is_padded(
+    algorithm: Algorithm, stored: str
+) -> None:
+    pauses = RecordedPauses()
+    hasher = make_hasher(algorithm, pause=pauses, **CURRENT_SETTINGS[algorithm])
+    quick_hash = bcrypt_hash(PASSWORD, rounds=4) if stored != "damaged" else PasswordHash("x")
+
+    assert not await hasher.verify("not the password", quick_hash)
+
+    [padding] = pauses
+    assert padding > 0
+
+
+async def test_nothing_else_is_padded(algorithm: Algorithm) -> None:
+    pauses = RecordedPauses()
+    hasher = make_hasher(algorithm, pause=pauses, **CURRENT_SETTINGS[algorithm])
+    current_hash = await hasher.hash(Password(PASSWORD))
+
+    assert await hasher.verify(PASSWORD, bcrypt_hash(PASSWORD, rounds=4))
+    assert not await hasher.verify("not the password", current_hash)
+    assert await hasher.verify(PASSWORD, current_hash)
+    await hasher.verify_dummy("not the password")
+
+    assert pauses == []

@@ -4,14 +4,17 @@ import asyncio
 import os
 import re
 import secrets
+import statistics
 import threading
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final, Literal, TypeVar
 
 import argon2
 import bcrypt
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from application.ports import PasswordHasher
 from domain.errors import Overloaded
@@ -26,6 +29,8 @@ QUEUE_LIMIT_PER_THREAD: Final = 4
 four hashes' time (a second at bcrypt cost 12) rather than piling up without end."""
 RETRY_AFTER_SECONDS: Final = 1
 """A full queue frees a place within one hash's time (a quarter second at bcrypt cost 12)."""
+VERIFICATION_SAMPLES: Final = 31
+"""How many recent verifications of the current settings give their usual time."""
 
 _T = TypeVar("_T")
 
@@ -43,6 +48,13 @@ class ThreadedPasswordHasher(PasswordHasher):
     - Argon2id defaults are OWASP's minimum (m=19 MiB, t=2, p=1, about 25 ms).
     - A hash is due for rehashing whenever it was not made with the current algorithm and
       parameters, in either direction: lowering a cost on purpose takes effect too.
+    - A failed verification against such a hash, when it was quicker than one of the current
+      settings (an adopted `$2a$10$` hash under cost 12, bcrypt under argon2id), is padded up
+      to the usual time of a current one: the median of the last VERIFICATION_SAMPLES, the
+      dummy's included. So a wrong password for such an account takes as long as one for an
+      unknown email. The padding waits on the event loop, holding no thread. A stored hash
+      slower than the current settings cannot be padded down: it stands out until its owner
+      logs in and it is upgraded.
     """
 
     def __init__(
@@ -55,9 +67,10 @@ class ThreadedPasswordHasher(PasswordHasher):
         argon2_parallelism: int = 1,
         max_concurrency: int | None = None,
         queue_limit: int | None = None,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`argon2_memory_cost` is in KiB; `max_concurrency` defaults to the number of CPUs,
-        `queue_limit` to QUEUE_LIMIT_PER_THREAD times that."""
+        `queue_limit` to QUEUE_LIMIT_PER_THREAD times that. `pause` waits out the padding."""
         if algorithm not in ("bcrypt", "argon2id"):
             raise ValueError(f"unknown password hashing algorithm: {algorithm!r}")
         self._algorithm = algorithm
@@ -70,18 +83,40 @@ class ThreadedPasswordHasher(PasswordHasher):
         threads = max_concurrency or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="password-hasher")
         self._places = threading.BoundedSemaphore(queue_limit or QUEUE_LIMIT_PER_THREAD * threads)
+        self._pause = pause
+        started = time.perf_counter()
         self._dummy_hash = self._hash(secrets.token_urlsafe(16))
+        # Hashing and verifying cost the same: the dummy's making is the first sample.
+        self._current_verifications = deque(
+            [time.perf_counter() - started], maxlen=VERIFICATION_SAMPLES
+        )
 
     async def hash(self, password: Password) -> PasswordHash:
         return PasswordHash(await self._run(self._hash, password.value))
 
     async def verify(self, password: str, password_hash: PasswordHash) -> bool:
-        return await self._run(self._verify, password, password_hash.value)
+        matches, seconds = await self._run(self._verify, password, password_hash.value)
+        if not self.needs_rehash(password_hash):
+            self._remember(seconds)
+        elif not matches:
+            shortfall = self._usual_verification_seconds() - (seconds or 0.0)
+            if shortfall > 0:
+                await self._pause(shortfall)
+        return matches
 
     async def verify_dummy(self, password: str) -> None:
         """The same path as `verify` on a hash of the current settings: an input refused early
         (over 72 bytes for bcrypt) is refused early for known and unknown emails alike."""
-        await self._run(self._verify, password, self._dummy_hash)
+        _, seconds = await self._run(self._verify, password, self._dummy_hash)
+        self._remember(seconds)
+
+    def _usual_verification_seconds(self) -> float:
+        """How long a verification of the current settings takes these days."""
+        return statistics.median(self._current_verifications)
+
+    def _remember(self, seconds: float | None) -> None:
+        if seconds is not None:
+            self._current_verifications.append(seconds)
 
     async def _run(self, work: Callable[..., _T], *arguments: str) -> _T:
         """`work` in the pool once it has a place in the queue; Overloaded when it has none.
@@ -114,19 +149,27 @@ class ThreadedPasswordHasher(PasswordHasher):
             return bcrypt.hashpw(password.encode(), salt).decode()
         return self._argon2.hash(password)
 
-    def _verify(self, password: str, encoded: str) -> bool:
+    def _verify(self, password: str, encoded: str) -> tuple[bool, float | None]:
+        """Whether the password matches, and how many seconds the algorithm took; None when
+        the input was refused before any hashing (not encodable, over bcrypt's 72 bytes, a
+        damaged or unknown hash), so that no such time skews the usual one."""
         try:
             secret = password.encode()
         except UnicodeEncodeError:
-            return False
+            return False, None
+        started = time.perf_counter()
         if encoded.startswith(_BCRYPT_PREFIXES):
             try:
-                return bcrypt.checkpw(secret, encoded.encode())
+                matches = bcrypt.checkpw(secret, encoded.encode())
             except ValueError:
-                return False
+                return False, None
+            return matches, time.perf_counter() - started
         if encoded.startswith(_ARGON2ID_PREFIX):
             try:
-                return self._argon2.verify(encoded, secret)
+                matches = self._argon2.verify(encoded, secret)
+            except VerifyMismatchError:
+                matches = False
             except (VerificationError, InvalidHashError):
-                return False
-        return False
+                return False, None
+            return matches, time.perf_counter() - started
+        return False, None
