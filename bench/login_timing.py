@@ -94,16 +94,16 @@ def parse_arguments() -> argparse.Namespace:
 
 
 @contextmanager
-def running_server(hasher: str, bcrypt_rounds: int) -> Iterator[tuple[int, Path]]:
-    """A fresh database and a real `authsvc serve` on a free loopback port: the port and the
-    database's file. The server is stopped on the way out, whatever happened (Ctrl-C
-    included)."""
+def running_server(hasher: str, bcrypt_rounds: int, **variables: str) -> Iterator[tuple[int, Path]]:
+    """A fresh database and a real `authsvc serve` on a free loopback port, configured for the
+    measurement and by `variables`: the port and the database's file. The server is stopped
+    on the way out, whatever happened (Ctrl-C included)."""
     authsvc = Path(sys.executable).with_name("authsvc")
     if not authsvc.exists():
         raise BenchmarkError(f"{authsvc} not found; run with the project's .venv/bin/python")
     with tempfile.TemporaryDirectory(prefix="login-timing-") as directory:
         workdir = Path(directory)
-        environment = server_environment(workdir, hasher, bcrypt_rounds)
+        environment = server_environment(workdir, hasher, bcrypt_rounds) | variables
         # The temporary directory as working directory keeps a developer's .env out of it.
         upgrade = subprocess.run(  # noqa: S603 - the project's own command, fixed arguments
             [authsvc, "db", "upgrade"],
