@@ -2,6 +2,8 @@
 of `any_hasher` hold for the unit tests' fake hasher too."""
 
 import asyncio
+import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -388,3 +390,21 @@ async def test_nothing_else_is_padded(algorithm: Algorithm) -> None:
     await hasher.verify_dummy("not the password")
 
     assert pauses == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own priority is Linux's")
+async def test_hashing_threads_run_below_the_event_loops_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hasher = make_hasher("bcrypt")
+    niceness_seen = []
+    hashpw = bcrypt.hashpw
+
+    def recording_hashpw(password: bytes, salt: bytes) -> bytes:
+        niceness_seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return hashpw(password, salt)
+
+    monkeypatch.setattr(bcrypt, "hashpw", recording_hashpw)
+    await hasher.hash(Password(PASSWORD))
+
+    assert niceness_seen[0] > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
