@@ -15,7 +15,7 @@ from application.ports import (
     TokenIssuer,
     TokenPair,
 )
-from domain.errors import NotAuthenticated
+from domain.errors import NotAuthenticated, Overloaded
 from domain.users import Password, PasswordHash, User
 
 
@@ -38,16 +38,25 @@ class FakeHasher(PasswordHasher):
     def __init__(self, scheme: str = "fake") -> None:
         self.scheme = scheme
         self.dummy_verifications = 0
+        self.full = False
+        """Whether its queue is full: every call then raises Overloaded."""
 
     async def hash(self, password: Password) -> PasswordHash:
+        self.check_room()
         return PasswordHash(f"{self.scheme}${password.value}")
 
     async def verify(self, password: str, password_hash: PasswordHash) -> bool:
+        self.check_room()
         _, _, stored = password_hash.value.partition("$")
         return stored == password
 
     async def verify_dummy(self, password: str) -> None:
+        self.check_room()
         self.dummy_verifications += 1
+
+    def check_room(self) -> None:
+        if self.full:
+            raise Overloaded(1)
 
     def needs_rehash(self, password_hash: PasswordHash) -> bool:
         return not password_hash.value.startswith(f"{self.scheme}$")

@@ -68,7 +68,9 @@ class Login:
     - unknown email and wrong password fail alike, and take the same time;
     - every login starts a new session that stores only a digest of its refresh token, and
       hands the client a new device token;
-    - a hash in an outdated algorithm or cost is replaced by a current one."""
+    - a hash in an outdated algorithm or cost is replaced by a current one;
+    - when the password hashing queue is full it is refused first, before any lookup, so
+      that shedding a flood of logins costs little."""
 
     def __init__(
         self,
@@ -94,6 +96,7 @@ class Login:
         email = collect_field_errors({"email": lambda: Email.parse(command.email)})["email"]
         if not command.password:
             raise ValidationFailed.for_field("password", "must not be empty")
+        self._hasher.check_room()
         async with self._uow() as uow:
             user = await uow.users.get_by_email(email)
         attempt = PasswordAttempt(

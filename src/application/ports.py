@@ -31,6 +31,11 @@ class PasswordHasher(Protocol):
         """Spends the time of one real verification, for logins of unknown emails."""
         ...
 
+    def check_room(self) -> None:
+        """Raises Overloaded if a hash asked for now would be refused: a use case calls it
+        before work that a refused hash would waste."""
+        ...
+
     def needs_rehash(self, password_hash: PasswordHash) -> bool:
         """Whether the hash uses another algorithm or weaker parameters than the current ones."""
         ...

@@ -325,8 +325,11 @@ async def test_work_beyond_the_queue_limit_is_refused_at_once(
         refusals.append(refused.value.retry_after_seconds)
 
     assert refusals == [1, 1, 1]
+    with pytest.raises(Overloaded):
+        hasher.check_room()
     held.released.set()
     assert await asyncio.gather(*running_and_waiting) == [True, True]
+    hasher.check_room()
     assert await hasher.verify(PASSWORD, stored)
 
 

@@ -9,7 +9,7 @@ from application.authentication import (
     RefreshCommand,
 )
 from application.ports import SecurityEvent
-from domain.errors import InvalidCredentials, NotAuthenticated, ValidationFailed
+from domain.errors import InvalidCredentials, NotAuthenticated, Overloaded, ValidationFailed
 from domain.sessions import refresh_token_digest
 from domain.users import PasswordHash
 from tests.unit.conftest import PASSWORD, UseCasesOnFakes
@@ -182,3 +182,16 @@ async def test_logout_without_a_valid_token_is_refused(use_cases: UseCasesOnFake
     with pytest.raises(NotAuthenticated):
         await use_cases.logout(LogoutCommand())
     assert await use_cases.authenticate(AuthenticateCommand(access_token=tokens.access_token))
+
+
+async def test_a_login_finding_the_hash_queue_full_is_refused_before_anything_else(
+    use_cases: UseCasesOnFakes,
+) -> None:
+    await use_cases.make_user("ada@example.com")
+    for _ in range(5):  # the email is throttled from now on
+        with pytest.raises(InvalidCredentials):
+            await use_cases.login(LoginCommand(email="ada@example.com", password="wrong"))
+    use_cases.hasher.full = True
+
+    with pytest.raises(Overloaded):
+        await use_cases.login(LoginCommand(email="ada@example.com", password=PASSWORD))

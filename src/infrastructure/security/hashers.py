@@ -119,6 +119,11 @@ class ThreadedPasswordHasher(PasswordHasher):
         _, seconds = await self._run(self._verify, password, self._dummy_hash)
         self._remember(seconds)
 
+    def check_room(self) -> None:
+        if not self._places.acquire(blocking=False):
+            raise Overloaded(RETRY_AFTER_SECONDS)
+        self._places.release()
+
     def _usual_verification_seconds(self) -> float:
         """How long a verification of the current settings takes these days."""
         return statistics.median(self._current_verifications)
