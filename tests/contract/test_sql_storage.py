@@ -4,6 +4,7 @@ dropped connection is replaced without anyone noticing, and on MySQL a dead one 
 the one unit of work that meets it."""
 
 import asyncio
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -323,8 +324,8 @@ async def test_database_timeout_sets_how_long_the_service_waits_on_mysql(mysql_u
                 hide_password=False
             ),
             database_timeout=timedelta(seconds=SHORT_TIMEOUT_SECONDS),
-            access_token_secret="a" * 32,
-            refresh_token_secret="b" * 32,
+            access_token_secret=secrets.token_urlsafe(32),
+            refresh_token_secret=secrets.token_urlsafe(32),
         )
         container = Container(settings=settings)
         async with running(container):
