@@ -120,8 +120,7 @@ class ThreadedPasswordHasher(PasswordHasher):
         self._remember(seconds)
 
     def check_room(self) -> None:
-        if not self._places.acquire(blocking=False):
-            raise Overloaded(RETRY_AFTER_SECONDS)
+        self._take_a_place()
         self._places.release()
 
     def _usual_verification_seconds(self) -> float:
@@ -135,8 +134,7 @@ class ThreadedPasswordHasher(PasswordHasher):
     async def _run(self, work: Callable[..., _T], *arguments: str) -> _T:
         """`work` in the pool once it has a place in the queue; Overloaded when it has none.
         The place is given back when the work ends, or when it is cancelled before it starts."""
-        if not self._places.acquire(blocking=False):
-            raise Overloaded(RETRY_AFTER_SECONDS)
+        self._take_a_place()
         try:
             future = self._pool.submit(work, *arguments)
         except BaseException:
@@ -144,6 +142,10 @@ class ThreadedPasswordHasher(PasswordHasher):
             raise
         future.add_done_callback(lambda _: self._places.release())
         return await asyncio.wrap_future(future)
+
+    def _take_a_place(self) -> None:
+        if not self._places.acquire(blocking=False):
+            raise Overloaded(RETRY_AFTER_SECONDS)
 
     def needs_rehash(self, password_hash: PasswordHash) -> bool:
         encoded = password_hash.value
