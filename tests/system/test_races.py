@@ -52,7 +52,13 @@ async def fail_on_server_error(response: httpx.Response) -> None:
 @pytest.fixture
 async def http(mysql_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a server on the fresh database; any 5xx fails the test where it happens."""
-    env = environment(DATABASE_URL=mysql_url, AUTH_RATE_LIMIT="100000/minute")
+    # Room in the hash queue for every request at once: these tests race the requests, they do
+    # not overload the hashing (tests/http/test_hash_queue.py does).
+    env = environment(
+        DATABASE_URL=mysql_url,
+        AUTH_RATE_LIMIT="100000/minute",
+        HASH_QUEUE_LIMIT=str(CONNECTIONS),
+    )
     async with serving(env, tmp_path) as server, server.client(connections=CONNECTIONS) as client:
         client.event_hooks["response"].append(fail_on_server_error)
         yield client
