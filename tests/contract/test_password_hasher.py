@@ -361,11 +361,12 @@ class RecordedPauses(list[float]):
         self.append(seconds)
 
 
-CURRENT_SETTINGS: dict[Algorithm, dict[str, int]] = {
-    "bcrypt": {"bcrypt_rounds": 10},
-    "argon2id": {"argon2_time_cost": 2, "argon2_memory_cost": 19456},
+COSTLY_SETTINGS: dict[Algorithm, dict[str, int]] = {
+    "bcrypt": {"bcrypt_rounds": 12},
+    "argon2id": {"argon2_time_cost": 3, "argon2_memory_cost": 65536},
 }
-"""Settings dozens of times costlier than a cost-4 bcrypt hash (about 60 and 25 ms)."""
+"""Settings a hundred times costlier than a cost-4 bcrypt hash (about 250 and 150 ms), so that
+even a busy machine cannot make the quick check take as long."""
 
 
 @pytest.mark.parametrize("stored", ["cheaper-bcrypt", "damaged"])
@@ -373,7 +374,7 @@ async def test_a_failed_verification_of_a_quicker_hash_is_padded(
     algorithm: Algorithm, stored: str
 ) -> None:
     pauses = RecordedPauses()
-    hasher = make_hasher(algorithm, pause=pauses, **CURRENT_SETTINGS[algorithm])
+    hasher = make_hasher(algorithm, pause=pauses, **COSTLY_SETTINGS[algorithm])
     quick_hash = bcrypt_hash(PASSWORD, rounds=4) if stored != "damaged" else PasswordHash("x")
 
     assert not await hasher.verify("not the password", quick_hash)
@@ -384,7 +385,7 @@ async def test_a_failed_verification_of_a_quicker_hash_is_padded(
 
 async def test_nothing_else_is_padded(algorithm: Algorithm) -> None:
     pauses = RecordedPauses()
-    hasher = make_hasher(algorithm, pause=pauses, **CURRENT_SETTINGS[algorithm])
+    hasher = make_hasher(algorithm, bcrypt_rounds=5, pause=pauses)
     current_hash = await hasher.hash(Password(PASSWORD))
 
     assert await hasher.verify(PASSWORD, bcrypt_hash(PASSWORD, rounds=4))
