@@ -141,8 +141,8 @@ class Settings:
     password_hasher: PasswordHasherName = "bcrypt"
     bcrypt_rounds: int = 12
     hash_queue_limit: int | None = None
-    """Password hashes running or waiting at once (unset: 4 per CPU); one more is answered 503
-    at once."""
+    """Password hashes running or waiting at once in a process (unset: 4 per CPU); one more is
+    answered 503 at once."""
     password_min_length: int = 8
     cookie_secure: bool = True
     cookie_samesite: CookieSameSite = "lax"
