@@ -79,7 +79,8 @@ class PasswordCheck:
 
     async def __call__(self, attempt: PasswordAttempt) -> bool:
         """Whether the password is the user's; raises TooManyAttempts instead when over the
-        limit."""
+        limit, and Overloaded, before counting anything, when the hashing queue is full."""
+        self._hasher.check_room()
         key = self._counted_under(attempt)
         limit, window = self._policy.max_failures, self._policy.failure_window
         retry_after = await self._limiter.consume(key, limit=limit, window=window)

@@ -19,6 +19,7 @@ from domain.errors import (
     EmailAlreadyRegistered,
     InvalidCredentials,
     NotAuthenticated,
+    Overloaded,
     UserNotFound,
     ValidationFailed,
 )
@@ -260,3 +261,23 @@ async def test_change_password_refuses_a_bad_new_password(
         )
     assert caught.value.errors[0].field == "newPassword"
     assert message in caught.value.errors[0].message
+
+
+async def test_a_password_change_finding_the_hash_queue_full_counts_no_guess(
+    use_cases: UseCasesOnFakes,
+) -> None:
+    login = await use_cases.make_login()
+    use_cases.hasher.full = True
+    change = ChangePasswordCommand(
+        user_id=login.user.id,
+        session_id=login.session_id,
+        current_password=PASSWORD,
+        new_password="a brand new secret",
+    )
+
+    for _ in range(10):  # twice the guesses the email is allowed
+        with pytest.raises(Overloaded):
+            await use_cases.change_password(change)
+    use_cases.hasher.full = False
+
+    assert await use_cases.change_password(change)
