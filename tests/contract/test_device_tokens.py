@@ -12,6 +12,7 @@ import pytest
 from domain.users import Email, PasswordHash, User
 from infrastructure.security.device_tokens import JwtDeviceTokens
 from infrastructure.security.tokens import JwtTokenIssuer
+from tests.fakes import FixedClock
 
 SECRET = "r" * 40
 TTL = timedelta(days=90)
@@ -105,6 +106,7 @@ def test_an_access_token_signed_with_the_same_secret_is_not_a_device_token() -> 
         refresh_ttl=timedelta(days=7),
         issuer="authsvc",
         audience="authsvc",
+        clock=FixedClock(ISSUED_AT),
     )
     pair = issuer.issue(
         user=make_user(), session_id="s", now=ISSUED_AT, session_expires_at=ISSUED_AT + TTL
