@@ -42,6 +42,23 @@ async def test_the_openapi_document_describes_the_request_bodies(
     assert "application/json" in register["requestBody"]["content"]
 
 
+async def test_every_operation_with_a_body_documents_415_and_403(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/schema/openapi.json")).json()
+
+    with_bodies = [
+        operation
+        for item in document["paths"].values()
+        for operation in item.values()
+        if "requestBody" in operation
+    ]
+
+    assert len(with_bodies) >= 5
+    for operation in with_bodies:
+        assert {"403", "415"} <= operation["responses"].keys(), operation["operationId"]
+
+
 async def test_every_request_body_has_an_example_that_the_api_accepts(
     client: httpx.AsyncClient,
 ) -> None:

@@ -95,7 +95,7 @@ class UserController(Controller):
         status_code=201,
         opt=THROTTLED,
         response_description="User registered",
-        responses=error_responses(400, 403, 409, 413, 429, 503),
+        responses=error_responses(400, 403, 409, 413, 415, 429, 503),
         operation_class=DocumentedOperation,
     )
     async def register(
@@ -110,7 +110,7 @@ class UserController(Controller):
         "/login",
         status_code=200,
         opt=THROTTLED,
-        responses=error_responses(400, 401, 403, 413, 429, 503),
+        responses=error_responses(400, 401, 403, 413, 415, 429, 503),
         operation_class=DocumentedOperation,
     )
     async def login(
@@ -146,7 +146,7 @@ class UserController(Controller):
         status_code=200,
         opt=THROTTLED,
         security=REFRESH_TOKEN,
-        responses=error_responses(400, 401, 403, 413, 429, 503),
+        responses=error_responses(400, 401, 403, 413, 415, 429, 503),
         operation_class=DocumentedOperation,
     )
     async def refresh_token(
@@ -178,7 +178,7 @@ class UserController(Controller):
     @patch(
         "/update-profile",
         security=ACCESS_TOKEN,
-        responses=error_responses(400, 401, 403, 413, 503),
+        responses=error_responses(400, 401, 403, 413, 415, 503),
     )
     async def update_profile(
         self,
@@ -223,7 +223,7 @@ class UserController(Controller):
         "/change-password",
         opt=THROTTLED,
         security=ACCESS_TOKEN,
-        responses=error_responses(400, 401, 403, 404, 413, 429, 503),
+        responses=error_responses(400, 401, 403, 404, 413, 415, 429, 503),
         operation_class=DocumentedOperation,
     )
     async def change_password(
@@ -285,7 +285,7 @@ class UserController(Controller):
         "/logout",
         status_code=200,
         security=ACCESS_OR_REFRESH_TOKEN,
-        responses=error_responses(400, 401, 403, 413, 503),
+        responses=error_responses(400, 401, 403, 413, 415, 503),
         operation_class=DocumentedOperation,
     )
     async def logout(

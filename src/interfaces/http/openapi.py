@@ -59,12 +59,15 @@ ACCESS_OR_REFRESH_TOKEN: list[SecurityRequirement] = [*ACCESS_TOKEN, *REFRESH_TO
 _ERROR_DESCRIPTIONS = {
     400: "Invalid request: `errors` names every invalid field.",
     401: "Missing, wrong, expired or revoked credentials.",
-    403: "Cross-site request refused: cookies sent with an `Origin` that is not allowed.",
+    403: "Cross-site request refused: an `Origin` that is not allowed, or"
+    " `Sec-Fetch-Site: cross-site` without one.",
     404: "Not found, or not the caller's.",
     409: "Email already registered.",
     413: "Body larger than 16 KiB.",
+    415: "Body not sent as `Content-Type: application/json`.",
     429: "Too many attempts; `Retry-After` says when to try again.",
-    503: "Database unreachable.",
+    503: "Database unreachable, or (for password hashing) the hash queue full:"
+    " `Retry-After` may say when to try again.",
 }
 
 RETRY_AFTER = OpenAPIHeader(
