@@ -150,7 +150,6 @@ def server_environment(workdir: Path, hasher: str, bcrypt_rounds: int) -> dict[s
         # with the default limits the server would answer 429 well before the last sample.
         "LOGIN_MAX_FAILURES": "1000000",
         "AUTH_RATE_LIMIT": "1000000/minute",
-        "LOG_LEVEL": "WARNING",
     }
 
 

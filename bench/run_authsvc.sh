@@ -8,7 +8,8 @@
 # Environment (defaults): PORT=8000 BENCH_DB=authsvc_bench MYSQL_HOST=127.0.0.1 MYSQL_PORT=3306
 #   MYSQL_USER=root MYSQL_PASSWORD= BENCH_STATE=/tmp/authsvc-bench (pid and log files)
 #   SERVE_MYSQL_PORT=$MYSQL_PORT (the port authsvc itself connects to; growth.py puts a
-#   statement recorder there)
+#   statement recorder there) BENCH_LOG_LEVEL=INFO (the default: one access line per request,
+#   as users run the service; WARNING measures it without the access log)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -40,7 +41,7 @@ BENCH_ENV=(
   BCRYPT_ROUNDS=10 PASSWORD_HASHER=bcrypt
   ACCESS_TOKEN_EXPIRY=1d
   AUTH_RATE_LIMIT=1000000000/minute LOGIN_MAX_FAILURES=1000000
-  TOKENS_IN_BODY=true LOG_LEVEL=WARNING LOG_FORMAT=json
+  TOKENS_IN_BODY=true LOG_LEVEL="${BENCH_LOG_LEVEL:-INFO}" LOG_FORMAT=json
 )
 # ACCESS_TOKEN_EXPIRY=1d as node-seed's: compare.sh seeds its tokens once and uses them for
 # half an hour. The harness logs the same 32 users in thousands of times a minute from one IP,
