@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
+from domain.email_tokens import EmailToken, EmailTokenPurpose
 from domain.sessions import Session
 from domain.users import Email, NewUser, Password, PasswordHash, ProfileChanges, User
 
@@ -66,6 +67,67 @@ class Mailer(Protocol):
     async def send(self, message: EmailMessage) -> None:
         """Hands the message to the mail system, or raises MailNotSent (the server down or
         refusing it) for the caller to try again later."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedMessage:
+    """A message of the outbox, claimed by one deliverer."""
+
+    id: int
+    message: EmailMessage
+    attempts: int
+    """Deliveries tried before this one."""
+    claim: str
+    """Names this claim: only its holder may settle the message."""
+
+
+class Outbox(Protocol):
+    """Mail waiting to be sent, written in the same transaction as what it tells of (the
+    token it carries, the change it notifies), so that neither is kept without the other."""
+
+    async def add(self, message: EmailMessage, *, now: datetime) -> None:
+        """Queues the message, due at once."""
+        ...
+
+    async def claim(self, *, now: datetime, limit: int, lease: timedelta) -> list[QueuedMessage]:
+        """Up to `limit` messages due at `now`, oldest first, each claimed until `now + lease`:
+        no other claim gets them meanwhile, whichever instance asks, and a message whose
+        deliverer died comes back when its lease ends."""
+        ...
+
+    async def delivered(self, message: QueuedMessage) -> None:
+        """Deletes the message (its body may carry a token, which must not outlive the need)."""
+        ...
+
+    async def retry_at(self, message: QueuedMessage, due: datetime) -> None:
+        """Releases the message, due again at `due`, with one more attempt counted."""
+        ...
+
+    async def give_up(self, message: QueuedMessage) -> None:
+        """Deletes a message that will not be delivered (the caller logs why)."""
+        ...
+
+
+class EmailTokenRepository(Protocol):
+    async def add(self, token: EmailToken) -> None:
+        """Stores the token and deletes every other token of its purpose for its user: the
+        newest supersedes the older ones. Two writes: callers make them in a transaction."""
+        ...
+
+    async def find(
+        self, digest: str, purpose: EmailTokenPurpose, now: datetime
+    ) -> EmailToken | None:
+        """The token if it is of `purpose`, unused and not expired at `now`; a read that
+        consumes nothing."""
+        ...
+
+    async def consume(
+        self, digest: str, purpose: EmailTokenPurpose, now: datetime
+    ) -> EmailToken | None:
+        """Uses the token up if it is of `purpose`, unused and not expired at `now`, by one
+        conditional write: of any number of concurrent calls with one token, exactly one gets
+        it, the others None."""
         ...
 
 
@@ -157,8 +219,18 @@ class UserRepository(Protocol):
         write itself. False if nothing was written."""
         ...
 
+    async def mark_email_verified(self, user_id: int, email: Email) -> User | None:
+        """Marks the user's email verified, only while it is still `email` (the address the
+        token was sent to), as checked by the write itself. The user as stored then, or None."""
+        ...
+
+    async def change_email(self, user_id: int, new_email: Email) -> User | None:
+        """Sets the email, verified. Raises EmailAlreadyRegistered if another user has it;
+        None if the user is gone."""
+        ...
+
     async def delete(self, user_id: int) -> bool:
-        """Deletes the user and, with it, every session of theirs."""
+        """Deletes the user and, with it, every session and email token of theirs."""
         ...
 
     async def list(self, after_id: int, limit: int) -> list[User]:
@@ -218,6 +290,8 @@ class UnitOfWork(Protocol):
 
     users: UserRepository
     sessions: SessionRepository
+    email_tokens: EmailTokenRepository
+    outbox: Outbox
 
     async def __aenter__(self) -> Self: ...
 

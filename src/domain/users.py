@@ -231,6 +231,9 @@ class User:
     bio: str | None = None
     contact: str | None = None
     created_at: datetime
+    email_verified: bool = False
+    """Whether the owner of the email has shown they read it (a token sent there came back).
+    New and adopted accounts start unverified."""
 
     def with_changes(self, changes: ProfileChanges) -> "User":
         return replace(

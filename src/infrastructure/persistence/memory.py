@@ -4,14 +4,24 @@ Entities are copied on the way in and out, so callers never share state with the
 Each repository call is atomic (nothing awaits inside it); a `transaction()` left by an
 exception undoes the writes made inside it."""
 
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Self
 
-from application.ports import SessionRepository, UnitOfWork, UserRepository
+from application.ports import (
+    EmailMessage,
+    EmailTokenRepository,
+    Outbox,
+    QueuedMessage,
+    SessionRepository,
+    UnitOfWork,
+    UserRepository,
+)
+from domain.email_tokens import EmailToken, EmailTokenPurpose
 from domain.errors import EmailAlreadyRegistered, UserNotFound
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
@@ -40,11 +50,23 @@ class Journal:
         self._undos = None
 
 
+@dataclass(slots=True, kw_only=True)
+class StoredMessage:
+    message: EmailMessage
+    due: datetime
+    attempts: int = 0
+    claim: str | None = None
+
+
 @dataclass
 class InMemoryStore:
     users: dict[int, User] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
+    email_tokens: dict[str, EmailToken] = field(default_factory=dict)
+    """Unused tokens by digest; a used or superseded token is removed."""
+    outbox: dict[int, StoredMessage] = field(default_factory=dict)
     last_user_id: int = 0
+    last_message_id: int = 0
 
 
 class InMemoryUserRepository(UserRepository):
@@ -94,6 +116,24 @@ class InMemoryUserRepository(UserRepository):
         self._put(replace(user, password_hash=password_hash))
         return True
 
+    async def mark_email_verified(self, user_id: int, email: Email) -> User | None:
+        user = self._store.users.get(user_id)
+        if user is None or user.email != email:
+            return None
+        self._put(replace(user, email_verified=True))
+        return await self.get(user_id)
+
+    async def change_email(self, user_id: int, new_email: Email) -> User | None:
+        if any(
+            other.email == new_email and other.id != user_id for other in self._store.users.values()
+        ):
+            raise EmailAlreadyRegistered
+        user = self._store.users.get(user_id)
+        if user is None:
+            return None
+        self._put(replace(user, email=new_email, email_verified=True))
+        return await self.get(user_id)
+
     async def delete(self, user_id: int) -> bool:
         user = self._store.users.pop(user_id, None)
         if user is None:
@@ -103,7 +143,14 @@ class InMemoryUserRepository(UserRepository):
         }
         for session_id in sessions:
             del self._store.sessions[session_id]
-        self._journal.record(lambda: self._restore(user, sessions))
+        tokens = {
+            key: value
+            for key, value in self._store.email_tokens.items()
+            if value.user_id == user_id
+        }
+        for digest in tokens:
+            del self._store.email_tokens[digest]
+        self._journal.record(lambda: self._restore(user, sessions, tokens))
         return True
 
     async def list(self, after_id: int, limit: int) -> list[User]:
@@ -118,9 +165,12 @@ class InMemoryUserRepository(UserRepository):
         else:
             self._journal.record(lambda: self._store.users.__setitem__(user.id, previous))
 
-    def _restore(self, user: User, sessions: dict[str, Session]) -> None:
+    def _restore(
+        self, user: User, sessions: dict[str, Session], tokens: dict[str, EmailToken]
+    ) -> None:
         self._store.users[user.id] = user
         self._store.sessions.update(sessions)
+        self._store.email_tokens.update(tokens)
 
 
 class InMemorySessionRepository(SessionRepository):
@@ -215,11 +265,98 @@ class InMemorySessionRepository(SessionRepository):
             self._journal.record(lambda: self._store.sessions.__setitem__(session.id, previous))
 
 
+class InMemoryEmailTokenRepository(EmailTokenRepository):
+    def __init__(self, store: InMemoryStore, journal: Journal) -> None:
+        self._store = store
+        self._journal = journal
+
+    async def add(self, token: EmailToken) -> None:
+        if token.user_id not in self._store.users:
+            raise UserNotFound
+        superseded = [
+            older
+            for older in self._store.email_tokens.values()
+            if older.user_id == token.user_id and older.purpose == token.purpose
+        ]
+        for older in superseded:
+            self._remove(older)
+        self._store.email_tokens[token.digest] = token
+        self._journal.record(lambda: self._store.email_tokens.pop(token.digest, None))
+
+    async def find(
+        self, digest: str, purpose: EmailTokenPurpose, now: datetime
+    ) -> EmailToken | None:
+        token = self._store.email_tokens.get(digest)
+        if token is None or token.purpose != purpose or token.expires_at <= now:
+            return None
+        return token
+
+    async def consume(
+        self, digest: str, purpose: EmailTokenPurpose, now: datetime
+    ) -> EmailToken | None:
+        token = await self.find(digest, purpose, now)
+        if token is not None:
+            self._remove(token)
+        return token
+
+    def _remove(self, token: EmailToken) -> None:
+        del self._store.email_tokens[token.digest]
+        self._journal.record(partial(self._store.email_tokens.__setitem__, token.digest, token))
+
+
+class InMemoryOutbox(Outbox):
+    def __init__(self, store: InMemoryStore, journal: Journal) -> None:
+        self._store = store
+        self._journal = journal
+
+    async def add(self, message: EmailMessage, *, now: datetime) -> None:
+        self._store.last_message_id += 1
+        message_id = self._store.last_message_id
+        self._store.outbox[message_id] = StoredMessage(message=message, due=now)
+        self._journal.record(lambda: self._store.outbox.pop(message_id, None))
+
+    async def claim(self, *, now: datetime, limit: int, lease: timedelta) -> list[QueuedMessage]:
+        due = sorted(
+            message_id for message_id, stored in self._store.outbox.items() if stored.due <= now
+        )[:limit]
+        claimed = []
+        for message_id in due:
+            stored = self._store.outbox[message_id]
+            stored.claim, stored.due = secrets.token_urlsafe(16), now + lease
+            claimed.append(
+                QueuedMessage(
+                    id=message_id,
+                    message=stored.message,
+                    attempts=stored.attempts,
+                    claim=stored.claim,
+                )
+            )
+        return claimed
+
+    async def delivered(self, message: QueuedMessage) -> None:
+        if self._held(message):
+            del self._store.outbox[message.id]
+
+    async def retry_at(self, message: QueuedMessage, due: datetime) -> None:
+        if self._held(message):
+            stored = self._store.outbox[message.id]
+            stored.claim, stored.due, stored.attempts = None, due, message.attempts + 1
+
+    async def give_up(self, message: QueuedMessage) -> None:
+        await self.delivered(message)
+
+    def _held(self, message: QueuedMessage) -> bool:
+        stored = self._store.outbox.get(message.id)
+        return stored is not None and stored.claim == message.claim
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: InMemoryStore) -> None:
         self._journal = Journal()
         self.users = InMemoryUserRepository(store, self._journal)
         self.sessions = InMemorySessionRepository(store, self._journal)
+        self.email_tokens = InMemoryEmailTokenRepository(store, self._journal)
+        self.outbox = InMemoryOutbox(store, self._journal)
 
     async def __aenter__(self) -> Self:
         return self
