@@ -18,6 +18,9 @@ still owns the schema (tables.py), the statements (statements.py), the migration
   than by an error the server reported is closed and never pooled again. Once one is found
   lost, those idle since are replaced without being tried, and one idle for a few seconds is
   pinged before use, so a dead connection fails at most the one request that meets it.
+- The outbox is claimed with `SELECT ... FOR UPDATE SKIP LOCKED`, then an UPDATE of each row
+  locked, in one transaction: concurrent claimers take disjoint messages without waiting for
+  each other (`claim_due_messages`).
 - Errors are translated in one place, `_translated`: a duplicate email or a session of a
   deleted user is a refusal, a deadlock (on Galera also a certification failure, 1213) or a
   lock wait timeout (1205) a lost race, which SqlUnitOfWork makes again or reports as a lost
@@ -58,7 +61,12 @@ from infrastructure.persistence.repositories import (
     SqlUnitOfWork,
     Written,
 )
-from infrastructure.persistence.statements import STATEMENTS, Statement
+from infrastructure.persistence.statements import (
+    CLAIM_MESSAGE,
+    SELECT_DUE_MESSAGES_LOCKED,
+    STATEMENTS,
+    Statement,
+)
 from infrastructure.persistence.tables import from_database_time, to_database_time
 
 T = TypeVar("T")
@@ -73,7 +81,7 @@ the usual proxies and load balancers."""
 IDLE_PING_SECONDS: Final = 5.0
 """A connection idle this long is pinged before use. A busy pool never idles that long, so the
 round trip is rare; a quiet one learns of a restart from a ping rather than from a request."""
-STATEMENT_CACHE_SIZE: Final = 32
+STATEMENT_CACHE_SIZE: Final = 48
 """Prepared statements kept per connection: every statement of statements.py fits."""
 REFUSALS: Final[Mapping[int, Refusal]] = {
     1062: Refusal.DUPLICATE_KEY,  # ER_DUP_ENTRY
@@ -306,6 +314,24 @@ class MySqlUnitOfWork(SqlUnitOfWork[Connection]):
     def __init__(self, database: MySqlDatabase) -> None:
         super().__init__()
         self._database = database
+
+    async def claim_due_messages(self, parameters: Parameters) -> Sequence[Row]:
+        """SKIP LOCKED passes over the rows another claim holds until its COMMIT, so concurrent
+        claimers neither wait nor take a message twice. On a Galera cluster the locks are the
+        node's own: two nodes may pick one row, but the UPDATE claims it only while it is
+        still due, and of two transactions writing it the cluster commits one (the other
+        fails certification, 1213, a lost race reported as StorageUnavailable): a lost claim,
+        never a double one."""
+        async with contextlib.AsyncExitStack() as stack:
+            if not self._in_transaction:
+                await stack.enter_async_context(self.transaction())
+            rows = await self.fetch_all(SELECT_DUE_MESSAGES_LOCKED, parameters)
+            claimed = []
+            for row in rows:
+                written = await self.write(CLAIM_MESSAGE, {**parameters, "message_id": row[0]})
+                if written.rowcount == 1:
+                    claimed.append(row)
+        return claimed
 
     async def _connect(self) -> Connection:
         return await self._database.checkout()

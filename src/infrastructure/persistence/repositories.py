@@ -9,14 +9,24 @@ tables.py's order, with datetimes in aware UTC.
 import contextlib
 import enum
 import logging
+import secrets
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
-from application.ports import SessionRepository, UnitOfWork, UserRepository
+from application.ports import (
+    EmailMessage,
+    EmailTokenRepository,
+    Outbox,
+    QueuedMessage,
+    SessionRepository,
+    UnitOfWork,
+    UserRepository,
+)
+from domain.email_tokens import EmailToken, EmailTokenPurpose
 from domain.errors import DomainError, EmailAlreadyRegistered, StorageUnavailable, UserNotFound
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
@@ -101,10 +111,14 @@ class SqlUnitOfWork(UnitOfWork, Generic[ConnectionT]):
 
     users: "SqlUserRepository"
     sessions: "SqlSessionRepository"
+    email_tokens: "SqlEmailTokenRepository"
+    outbox: "SqlOutbox"
 
     def __init__(self) -> None:
         self.users = SqlUserRepository(self)
         self.sessions = SqlSessionRepository(self)
+        self.email_tokens = SqlEmailTokenRepository(self)
+        self.outbox = SqlOutbox(self)
         self._connection: ConnectionT | None = None
         self._in_transaction = False
 
@@ -203,6 +217,13 @@ class SqlUnitOfWork(UnitOfWork, Generic[ConnectionT]):
         return self._connection
 
     @abstractmethod
+    async def claim_due_messages(self, parameters: Parameters) -> Sequence[Row]:
+        """The outbox's claim, which each engine makes its own way: up to `limit` messages due
+        at `now`, lowest id first, each given the claim `new_claim` and the due time `until`,
+        which no concurrent claim (in this process or another) may also get. The rows as read
+        when claimed; committed at once outside `transaction()`."""
+
+    @abstractmethod
     async def _connect(self) -> ConnectionT: ...
 
     @abstractmethod
@@ -293,8 +314,22 @@ class SqlUserRepository(UserRepository):
             )
         return written.rowcount == 1
 
+    async def mark_email_verified(self, user_id: int, email: Email) -> User | None:
+        written = await self._unit.write(
+            statements.MARK_EMAIL_VERIFIED, {"user_id": user_id, "email": email.value}
+        )
+        return await self.get(user_id) if written.rowcount == 1 else None
+
+    async def change_email(self, user_id: int, new_email: Email) -> User | None:
+        written = await self._unit.write(
+            statements.CHANGE_EMAIL,
+            {"user_id": user_id, "email": new_email.value},
+            refusals=EMAIL_TAKEN,
+        )
+        return await self.get(user_id) if written.rowcount == 1 else None
+
     async def delete(self, user_id: int) -> bool:
-        """The user's sessions go with the row, by ON DELETE CASCADE."""
+        """The user's sessions and email tokens go with the row, by ON DELETE CASCADE."""
         written = await self._unit.write(statements.DELETE_USER, {"user_id": user_id})
         return written.rowcount == 1
 
@@ -386,8 +421,77 @@ class SqlSessionRepository(SessionRepository):
         return written.rowcount
 
 
+class SqlEmailTokenRepository(EmailTokenRepository):
+    def __init__(self, unit: "SqlUnitOfWork[Any]") -> None:
+        self._unit = unit
+
+    async def add(self, token: EmailToken) -> None:
+        """Raises UserNotFound if the user is gone."""
+        await self._unit.write(
+            statements.DELETE_USERS_EMAIL_TOKENS,
+            {"user_id": token.user_id, "purpose": token.purpose.value},
+        )
+        await self._unit.write(
+            statements.INSERT_EMAIL_TOKEN, email_token_row(token), refusals=USER_GONE
+        )
+
+    async def find(
+        self, digest: str, purpose: EmailTokenPurpose, now: datetime
+    ) -> EmailToken | None:
+        row = await self._unit.fetch_one(
+            statements.SELECT_EMAIL_TOKEN, {"digest": digest, "purpose": purpose.value, "now": now}
+        )
+        return email_token_from_row(row) if row else None
+
+    async def consume(
+        self, digest: str, purpose: EmailTokenPurpose, now: datetime
+    ) -> EmailToken | None:
+        """Reads the token, then deletes it under the same conditions: the delete is what
+        decides, and only the one that deleted the row gets it."""
+        parameters = {"digest": digest, "purpose": purpose.value, "now": now}
+        row = await self._unit.fetch_one(statements.SELECT_EMAIL_TOKEN, parameters)
+        if row is None:
+            return None
+        written = await self._unit.write(statements.CONSUME_EMAIL_TOKEN, parameters)
+        return email_token_from_row(row) if written.rowcount == 1 else None
+
+
+class SqlOutbox(Outbox):
+    def __init__(self, unit: "SqlUnitOfWork[Any]") -> None:
+        self._unit = unit
+
+    async def add(self, message: EmailMessage, *, now: datetime) -> None:
+        await self._unit.write(
+            statements.INSERT_MESSAGE,
+            {
+                "recipient": message.to,
+                "subject": message.subject,
+                "text_body": message.text,
+                "html_body": message.html,
+                "due_at": now,
+                "created_at": now,
+            },
+        )
+
+    async def claim(self, *, now: datetime, limit: int, lease: timedelta) -> list[QueuedMessage]:
+        claim = secrets.token_urlsafe(16)
+        rows = await self._unit.claim_due_messages(
+            {"now": now, "limit": limit, "until": now + lease, "new_claim": claim}
+        )
+        return [queued_message_from_row(row, claim) for row in rows]
+
+    async def delivered(self, message: QueuedMessage) -> None:
+        await self._unit.write(statements.DELETE_HELD_MESSAGE, held(message))
+
+    async def retry_at(self, message: QueuedMessage, due: datetime) -> None:
+        await self._unit.write(statements.RELEASE_HELD_MESSAGE, {**held(message), "due": due})
+
+    async def give_up(self, message: QueuedMessage) -> None:
+        await self.delivered(message)
+
+
 def user_from_row(row: Row) -> User:
-    id_, name, email, password, bio, contact, created_at = row
+    id_, name, email, password, bio, contact, created_at, email_verified = row
     return User(
         id=id_,
         name=name,
@@ -396,6 +500,8 @@ def user_from_row(row: Row) -> User:
         bio=bio,
         contact=contact,
         created_at=created_at,
+        # MySQL's BOOLEAN is a TINYINT, read as 0 or 1 by the raw driver.
+        email_verified=bool(email_verified),
     )
 
 
@@ -431,3 +537,42 @@ def session_from_row(row: Row) -> Session:
 def session_row(session: Session) -> Parameters:
     """The session as INSERT_SESSION's parameters, one a column."""
     return {column.name: getattr(session, column.name) for column in sessions.c}
+
+
+def email_token_row(token: EmailToken) -> Parameters:
+    """The token as INSERT_EMAIL_TOKEN's parameters, one a column."""
+    return {
+        "digest": token.digest,
+        "purpose": token.purpose.value,
+        "user_id": token.user_id,
+        "email": token.email.value,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+    }
+
+
+def email_token_from_row(row: Row) -> EmailToken:
+    digest, purpose, user_id, email, created_at, expires_at = row
+    return EmailToken(
+        digest=digest,
+        purpose=EmailTokenPurpose(purpose),
+        user_id=user_id,
+        email=Email.stored(email),
+        created_at=created_at,
+        expires_at=expires_at,
+    )
+
+
+def queued_message_from_row(row: Row, claim: str) -> QueuedMessage:
+    id_, recipient, subject, text_body, html_body, _due_at, attempts, _claim, _created_at = row
+    return QueuedMessage(
+        id=id_,
+        message=EmailMessage(to=recipient, subject=subject, text=text_body, html=html_body),
+        attempts=attempts,
+        claim=claim,
+    )
+
+
+def held(message: QueuedMessage) -> Parameters:
+    """The parameters that name a claimed message and the claim its holder has."""
+    return {"message_id": message.id, "held_claim": message.claim}

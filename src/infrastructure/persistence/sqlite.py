@@ -6,7 +6,8 @@ soon as it succeeds, and undone at once if it fails.
 On SQLite a transaction takes the write lock at its first write, not at its first read, so
 read-only units of work never wait for writers; writers queue behind each other for up to the
 busy timeout. The compare-and-swap of `rotate` needs nothing more, and no write ever loses to
-a concurrent one: `conflict` has nothing to do here.
+a concurrent one: `conflict` has nothing to do here. For the same reason the outbox is claimed
+by one conditional UPDATE, which no other claim can interleave with.
 """
 
 import contextlib
@@ -25,7 +26,12 @@ from infrastructure.persistence.repositories import (
     Row,
     SqlUnitOfWork,
 )
-from infrastructure.persistence.statements import SELECT_ONE, Statement
+from infrastructure.persistence.statements import (
+    CLAIM_DUE_MESSAGES,
+    SELECT_CLAIMED_MESSAGES,
+    SELECT_ONE,
+    Statement,
+)
 
 _REFUSAL_MESSAGES = {
     Refusal.DUPLICATE_KEY: "UNIQUE constraint failed",
@@ -44,6 +50,12 @@ class SqliteUnitOfWork(SqlUnitOfWork[AsyncConnection]):
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__()
         self._engine = engine
+
+    async def claim_due_messages(self, parameters: Parameters) -> Sequence[Row]:
+        """Claims the due messages in one UPDATE (writers run one at a time), then reads back
+        the rows that carry the new claim."""
+        await self.write(CLAIM_DUE_MESSAGES, parameters)
+        return await self.fetch_all(SELECT_CLAIMED_MESSAGES, parameters)
 
     async def _connect(self) -> AsyncConnection:
         with storage_errors():

@@ -20,11 +20,19 @@ from sqlalchemy import (
     exists,
     insert,
     literal_column,
+    null,
     select,
+    true,
     update,
 )
 
-from infrastructure.persistence.tables import UtcDateTime, sessions, users
+from infrastructure.persistence.tables import (
+    UtcDateTime,
+    email_tokens,
+    outbox,
+    sessions,
+    users,
+)
 
 NOW: Final = bindparam("now", type_=UtcDateTime)
 """The time a statement is made at."""
@@ -46,6 +54,17 @@ UPDATE_PASSWORD_HASH: Final = (
 )
 UPDATE_PASSWORD_HASH_REPLACING: Final = UPDATE_PASSWORD_HASH.where(
     users.c.password == bindparam("replacing")
+)
+MARK_EMAIL_VERIFIED: Final = (
+    update(users)
+    .where(users.c.id == bindparam("user_id"), users.c.email == bindparam("email"))
+    .values(email_verified=true())
+)
+"""Only while the address is still the one the token was sent to."""
+CHANGE_EMAIL: Final = (
+    update(users)
+    .where(users.c.id == bindparam("user_id"))
+    .values(email=bindparam("email"), email_verified=true())
 )
 DELETE_USER: Final = delete(users).where(users.c.id == bindparam("user_id"))
 LIST_USERS: Final = (
@@ -135,6 +154,77 @@ LIST_ACTIVE_SESSIONS: Final = (
 )
 PURGE_SESSIONS: Final = delete(sessions).where(~SESSION_IS_ACTIVE)
 
+INSERT_EMAIL_TOKEN: Final = insert(email_tokens).values(
+    {column: bindparam(column.name) for column in email_tokens.c}
+)
+DELETE_USERS_EMAIL_TOKENS: Final = delete(email_tokens).where(
+    email_tokens.c.user_id == bindparam("user_id"),
+    email_tokens.c.purpose == bindparam("purpose"),
+)
+"""The tokens a newer one of their purpose supersedes."""
+_EMAIL_TOKEN_IS_USABLE: Final = (
+    (email_tokens.c.digest == bindparam("digest"))
+    & (email_tokens.c.purpose == bindparam("purpose"))
+    & (email_tokens.c.expires_at > NOW)
+)
+SELECT_EMAIL_TOKEN: Final = select(email_tokens).where(_EMAIL_TOKEN_IS_USABLE)
+CONSUME_EMAIL_TOKEN: Final = delete(email_tokens).where(_EMAIL_TOKEN_IS_USABLE)
+"""Uses the token up: of concurrent deletes of one row, one matches it, the others nothing."""
+
+INSERT_MESSAGE: Final = insert(outbox).values(
+    recipient=bindparam("recipient"),
+    subject=bindparam("subject"),
+    text_body=bindparam("text_body"),
+    html_body=bindparam("html_body"),
+    due_at=bindparam("due_at"),
+    attempts=literal_column("0"),
+    created_at=bindparam("created_at"),
+)
+_DUE_MESSAGE_IDS: Final = (
+    select(outbox.c.id)
+    .where(outbox.c.due_at <= NOW)
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+)
+SELECT_DUE_MESSAGES_LOCKED: Final = (
+    select(outbox)
+    .where(outbox.c.due_at <= NOW)
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+"""MySQL's claim, first step: due messages no other transaction holds, locked until COMMIT."""
+_CLAIM: Final = {"claim": bindparam("new_claim"), "due_at": bindparam("until", type_=UtcDateTime)}
+CLAIM_MESSAGE: Final = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("message_id"), outbox.c.due_at <= NOW)
+    .values(_CLAIM)
+)
+"""MySQL's claim, second step, for each message locked by the first; still due, as a guard."""
+CLAIM_DUE_MESSAGES: Final = (
+    update(outbox)
+    .where(outbox.c.id.in_(_DUE_MESSAGE_IDS.scalar_subquery()), outbox.c.due_at <= NOW)
+    .values(_CLAIM)
+)
+"""SQLite's claim: one statement, which writers run one at a time."""
+SELECT_CLAIMED_MESSAGES: Final = (
+    select(outbox).where(outbox.c.claim == bindparam("new_claim")).order_by(outbox.c.id)
+)
+_HELD: Final = (outbox.c.id == bindparam("message_id")) & (
+    outbox.c.claim == bindparam("held_claim")
+)
+"""Only the holder of the claim settles a message, and only while the claim is still its own."""
+DELETE_HELD_MESSAGE: Final = delete(outbox).where(_HELD)
+RELEASE_HELD_MESSAGE: Final = (
+    update(outbox)
+    .where(_HELD)
+    .values(
+        due_at=bindparam("due", type_=UtcDateTime),
+        attempts=outbox.c.attempts + literal_column("1"),
+        claim=null(),
+    )
+)
+
 Statement = Select[Any] | Insert | Update | Delete | TextClause
 """What the repositories run; plain SQL text serves tools and tests."""
 
@@ -145,6 +235,8 @@ STATEMENTS: Final[tuple[Statement, ...]] = (
     SELECT_USER_BY_EMAIL,
     UPDATE_PASSWORD_HASH,
     UPDATE_PASSWORD_HASH_REPLACING,
+    MARK_EMAIL_VERIFIED,
+    CHANGE_EMAIL,
     DELETE_USER,
     LIST_USERS,
     INSERT_SESSION,
@@ -158,5 +250,15 @@ STATEMENTS: Final[tuple[Statement, ...]] = (
     REVOKE_USERS_OTHER_SESSIONS,
     LIST_ACTIVE_SESSIONS,
     PURGE_SESSIONS,
+    INSERT_EMAIL_TOKEN,
+    DELETE_USERS_EMAIL_TOKENS,
+    SELECT_EMAIL_TOKEN,
+    CONSUME_EMAIL_TOKEN,
+    INSERT_MESSAGE,
+    SELECT_DUE_MESSAGES_LOCKED,
+    CLAIM_MESSAGE,
+    DELETE_HELD_MESSAGE,
+    RELEASE_HELD_MESSAGE,
 )
-"""All of the fixed statements, for an engine that prepares them at start-up."""
+"""All of the fixed statements MySQL runs, for it to prepare at start-up (SQLite's claim,
+CLAIM_DUE_MESSAGES and SELECT_CLAIMED_MESSAGES, is not one of them)."""

@@ -1,7 +1,8 @@
 """The schema the SQL adapters read and write, as SQLAlchemy Core tables.
 
 It is the head of the Alembic migrations, kept identical to them by a test. `users` keeps the
-original service's columns, so a database it created can be adopted. Both tables use
+original service's columns (plus `email_verified`), so a database it created can be adopted.
+Every table uses
 utf8mb4 (a 4-byte emoji fits) with a binary collation: emails are normalized by the domain,
 and comparing them byte for byte makes MySQL agree with SQLite and the in-memory store
 (a case- or accent-insensitive collation would make "josé@x.io" and "jose@x.io" one address).
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     CHAR,
     TIMESTAMP,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -23,12 +25,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     func,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from domain.sessions import IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
+from domain.users import EMAIL_MAX_LENGTH
 
 MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",
@@ -94,6 +98,8 @@ users = Table(
     Column("bio", Text),
     Column("contact", String(20)),
     Column("created_at", UtcTimestamp, server_default=func.current_timestamp()),
+    # Adopted users start unverified, as new ones do.
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
     # AUTOINCREMENT stops SQLite from handing a deleted user's id to the next one, as MySQL does.
     sqlite_autoincrement=True,
     **MYSQL_TABLE_OPTIONS,
@@ -120,5 +126,42 @@ sessions = Table(
     Column("ip", String(IP_MAX_LENGTH)),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_expires_at", "expires_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("digest", CHAR(64), primary_key=True),
+    Column("purpose", String(32), nullable=False),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", name="fk_email_tokens_user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("email", String(EMAIL_MAX_LENGTH), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    # Also the index of the foreign key on MySQL, which needs one starting with user_id.
+    Index("ix_email_tokens_user_id_purpose", "user_id", "purpose"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipient", String(255), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("text_body", Text, nullable=False),
+    Column("html_body", Text),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claim", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_outbox_due_at", "due_at"),
+    # Ids only grow on SQLite too, so "oldest first" is "lowest id first" on every database.
+    sqlite_autoincrement=True,
     **MYSQL_TABLE_OPTIONS,
 )
