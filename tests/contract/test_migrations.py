@@ -156,6 +156,7 @@ async def test_upgrading_from_the_original_table_keeps_its_users(engine: AsyncEn
     )
     assert user.created_at.tzinfo is UTC
     assert abs(datetime.now(UTC) - user.created_at).total_seconds() < 3600
+    assert not user.email_verified
 
 
 async def test_a_downgrade_to_the_original_table_can_be_upgraded_again(

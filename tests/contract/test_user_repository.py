@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -401,3 +402,74 @@ async def test_unicode_and_maximal_profiles_round_trip(
     assert stored is not None
     assert (stored.name, stored.bio, stored.contact) == (name, bio, "+" * 20)
     assert len(stored.email.value) == 100
+
+
+async def test_a_new_user_has_an_unverified_email(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+
+    assert not user.email_verified
+    stored = await stored_user(uow_factory, user.id)
+    assert stored is not None
+    assert not stored.email_verified
+
+
+async def test_an_email_is_marked_verified_only_while_it_is_the_users(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user(email="ada@example.com")
+
+    async with uow_factory() as uow:
+        assert await uow.users.mark_email_verified(user.id, Email("old@example.com")) is None
+        assert await uow.users.mark_email_verified(user.id + 1, user.email) is None
+    assert await stored_user(uow_factory, user.id) == user
+
+    async with uow_factory() as uow:
+        verified = await uow.users.mark_email_verified(user.id, user.email)
+        assert await uow.users.mark_email_verified(user.id, user.email) == verified
+
+    assert verified == replace(user, email_verified=True)
+    assert await stored_user(uow_factory, user.id) == verified
+
+
+async def test_a_changed_email_is_verified_and_found(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user(email="ada@example.com")
+
+    async with uow_factory() as uow:
+        changed = await uow.users.change_email(user.id, Email("ada.king@example.com"))
+
+    assert changed == replace(user, email=Email("ada.king@example.com"), email_verified=True)
+    async with uow_factory() as uow:
+        assert await uow.users.get_by_email(Email("ada.king@example.com")) == changed
+        assert await uow.users.get_by_email(Email("ada@example.com")) is None
+
+
+async def test_an_email_cannot_change_to_another_users(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    bob = await add_user(email="bob@example.com")
+
+    async with uow_factory() as uow:
+        with pytest.raises(EmailAlreadyRegistered):
+            await uow.users.change_email(ada.id, bob.email)
+        assert await uow.users.change_email(ada.id, ada.email) == replace(ada, email_verified=True)
+
+    assert await stored_user(uow_factory, bob.id) == bob
+
+
+async def test_the_email_of_a_missing_user_changes_nowhere(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    async with uow_factory() as uow:
+        assert await uow.users.delete(ada.id)
+    bob = await add_user(email="bob@example.com")
+
+    async with uow_factory() as uow:
+        assert await uow.users.change_email(ada.id, Email("ada.king@example.com")) is None
+        assert await uow.users.change_email(ada.id, bob.email) is None
+        assert await uow.users.get_by_email(Email("ada.king@example.com")) is None

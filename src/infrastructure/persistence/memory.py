@@ -124,13 +124,13 @@ class InMemoryUserRepository(UserRepository):
         return await self.get(user_id)
 
     async def change_email(self, user_id: int, new_email: Email) -> User | None:
+        user = self._store.users.get(user_id)
+        if user is None:
+            return None
         if any(
             other.email == new_email and other.id != user_id for other in self._store.users.values()
         ):
             raise EmailAlreadyRegistered
-        user = self._store.users.get(user_id)
-        if user is None:
-            return None
         self._put(replace(user, email=new_email, email_verified=True))
         return await self.get(user_id)
 

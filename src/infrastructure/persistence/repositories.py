@@ -316,7 +316,7 @@ class SqlUserRepository(UserRepository):
 
     async def mark_email_verified(self, user_id: int, email: Email) -> User | None:
         written = await self._unit.write(
-            statements.MARK_EMAIL_VERIFIED, {"user_id": user_id, "email": email.value}
+            statements.MARK_EMAIL_VERIFIED, {"user_id": user_id, "verified_email": email.value}
         )
         return await self.get(user_id) if written.rowcount == 1 else None
 

@@ -57,7 +57,8 @@ UPDATE_PASSWORD_HASH_REPLACING: Final = UPDATE_PASSWORD_HASH.where(
 )
 MARK_EMAIL_VERIFIED: Final = (
     update(users)
-    .where(users.c.id == bindparam("user_id"), users.c.email == bindparam("email"))
+    # Not "email": SQLAlchemy keeps the names of the table's columns for its SET clause.
+    .where(users.c.id == bindparam("user_id"), users.c.email == bindparam("verified_email"))
     .values(email_verified=true())
 )
 """Only while the address is still the one the token was sent to."""
