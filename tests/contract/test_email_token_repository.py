@@ -200,3 +200,22 @@ async def test_of_concurrent_uses_of_one_token_exactly_one_wins(
 
     assert [outcome for outcome in outcomes if outcome is not None] == [stored]
     assert await found(uow_factory, token) is None
+
+
+@pytest.mark.parametrize("round_", range(3))
+async def test_concurrent_adds_for_one_user_all_succeed_and_leave_one_token(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser, round_: int
+) -> None:
+    user = await add_user()
+    issued = [issue(user) for _ in range(CONCURRENT_USES)]
+    all_inside = asyncio.Barrier(CONCURRENT_USES)
+
+    async def request(stored: EmailToken) -> None:
+        async with uow_factory() as uow, uow.transaction():
+            await all_inside.wait()
+            await uow.email_tokens.add(stored)
+
+    await asyncio.gather(*(request(stored) for _, stored in issued))
+
+    left = [stored for token, stored in issued if await found(uow_factory, token) is not None]
+    assert len(left) == 1

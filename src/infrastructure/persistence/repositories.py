@@ -426,7 +426,10 @@ class SqlEmailTokenRepository(EmailTokenRepository):
         self._unit = unit
 
     async def add(self, token: EmailToken) -> None:
-        """Raises UserNotFound if the user is gone."""
+        """Raises UserNotFound if the user is gone. Inside a transaction, the user's row stays
+        locked until it ends, so concurrent adds for one user wait for each other."""
+        if await self._unit.fetch_one(statements.LOCK_USER, {"user_id": token.user_id}) is None:
+            raise UserNotFound
         await self._unit.write(
             statements.DELETE_USERS_EMAIL_TOKENS,
             {"user_id": token.user_id, "purpose": token.purpose.value},

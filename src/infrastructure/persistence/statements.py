@@ -155,6 +155,9 @@ LIST_ACTIVE_SESSIONS: Final = (
 )
 PURGE_SESSIONS: Final = delete(sessions).where(~SESSION_IS_ACTIVE)
 
+LOCK_USER: Final = select(users.c.id).where(users.c.id == bindparam("user_id")).with_for_update()
+"""On MySQL, makes the transactions that write a user's tokens wait for each other: without it,
+two supersedes (DELETE, then INSERT) take gap locks that deadlock each other."""
 INSERT_EMAIL_TOKEN: Final = insert(email_tokens).values(
     {column: bindparam(column.name) for column in email_tokens.c}
 )
@@ -251,6 +254,7 @@ STATEMENTS: Final[tuple[Statement, ...]] = (
     REVOKE_USERS_OTHER_SESSIONS,
     LIST_ACTIVE_SESSIONS,
     PURGE_SESSIONS,
+    LOCK_USER,
     INSERT_EMAIL_TOKEN,
     DELETE_USERS_EMAIL_TOKENS,
     SELECT_EMAIL_TOKEN,
