@@ -16,7 +16,7 @@ from application.ports import (
     TokenPair,
 )
 from domain.errors import NotAuthenticated, Overloaded
-from domain.users import Password, PasswordHash, User
+from domain.users import Email, Password, PasswordHash
 
 
 @dataclass
@@ -75,7 +75,8 @@ class KnownBreaches(PasswordBreachCheck):
 
 
 class FakeTokenIssuer(TokenIssuer):
-    """Readable tokens `kind:user:session:serial:expiry`, checked for kind and expiry only."""
+    """Readable tokens `kind:user:session:serial:expiry:session-expiry:email`, checked for kind
+    and expiry only; the email last, as it may hold a colon."""
 
     def __init__(self, clock: Clock, access_ttl: int = 900, refresh_ttl: int = 7 * 86400) -> None:
         self._clock = clock
@@ -84,36 +85,51 @@ class FakeTokenIssuer(TokenIssuer):
         self._refresh_ttl = refresh_ttl
 
     def issue(
-        self, *, user: User, session_id: str, now: datetime, session_expires_at: datetime
+        self,
+        *,
+        user_id: int,
+        email: Email,
+        session_id: str,
+        now: datetime,
+        session_expires_at: datetime,
     ) -> TokenPair:
         serial = next(self._serial)
         issued_at = int(now.timestamp())
+        session_ends_at = int(session_expires_at.timestamp())
         access_expires_in = self._access_ttl
-        refresh_expires_in = min(self._refresh_ttl, int(session_expires_at.timestamp()) - issued_at)
+        refresh_expires_in = min(self._refresh_ttl, session_ends_at - issued_at)
+        common = f"{user_id}:{session_id}:{serial}"
+        tail = f"{session_ends_at}:{email.value}"
         return TokenPair(
-            access_token=f"access:{user.id}:{session_id}:{serial}:{issued_at + access_expires_in}",
-            refresh_token=(
-                f"refresh:{user.id}:{session_id}:{serial}:{issued_at + refresh_expires_in}"
-            ),
+            access_token=f"access:{common}:{issued_at + access_expires_in}:{tail}",
+            refresh_token=f"refresh:{common}:{issued_at + refresh_expires_in}:{tail}",
             access_expires_in=access_expires_in,
             refresh_expires_in=refresh_expires_in,
         )
 
     def read_access_token(self, token: str) -> AccessClaims:
-        user_id, session_id = self._read(token, "access")
-        return AccessClaims(user_id=user_id, session_id=session_id)
+        claims = self._read(token, "access")
+        return AccessClaims(user_id=claims.user_id, session_id=claims.session_id)
 
     def read_refresh_token(self, token: str) -> RefreshClaims:
-        user_id, session_id = self._read(token, "refresh")
-        return RefreshClaims(user_id=user_id, session_id=session_id)
+        return self._read(token, "refresh")
 
-    def _read(self, token: str, kind: str) -> tuple[int, str]:
-        parts = token.split(":")
-        if len(parts) != 5 or parts[0] != kind or not parts[1].isdigit() or not parts[4].isdigit():
+    def _read(self, token: str, kind: str) -> RefreshClaims:
+        parts = token.split(":", 6)
+        if (
+            len(parts) != 7
+            or parts[0] != kind
+            or not all(parts[index].isdigit() for index in (1, 4, 5))
+        ):
             raise NotAuthenticated("Invalid token")
         if int(parts[4]) <= self._clock.now().timestamp():
             raise NotAuthenticated("Token expired")
-        return int(parts[1]), parts[2]
+        return RefreshClaims(
+            user_id=int(parts[1]),
+            session_id=parts[2],
+            email=Email.stored(parts[6]),
+            session_expires_at=datetime.fromtimestamp(int(parts[5]), UTC),
+        )
 
 
 class RecordingSecurityLog(SecurityLog):

@@ -236,7 +236,16 @@ class ChangePassword:
             if session is None or not session.is_active(now):
                 raise NotAuthenticated("Session has ended")
             async with uow.transaction():
-                tokens = await rotate_session(uow, self._issuer, user, session, now)
+                tokens = await rotate_session(
+                    uow,
+                    self._issuer,
+                    user_id=user.id,
+                    email=user.email,
+                    session_id=session.id,
+                    session_expires_at=session.expires_at,
+                    expected_hash=session.refresh_token_hash,
+                    now=now,
+                )
                 if tokens is None:
                     raise NotAuthenticated("Session has ended")
                 await uow.users.set_password_hash(user.id, new_hash)

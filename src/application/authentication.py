@@ -2,12 +2,14 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from application.ports import (
     AccessClaims,
     Clock,
     DeviceTokens,
     PasswordHasher,
+    RefreshClaims,
     SecurityEvent,
     SecurityLog,
     TokenIssuer,
@@ -17,7 +19,7 @@ from application.ports import (
 )
 from application.throttling import PasswordAttempt, PasswordCheck
 from domain.errors import InvalidCredentials, NotAuthenticated, ValidationFailed
-from domain.sessions import RefreshVerdict, Session, new_session_id
+from domain.sessions import RefreshVerdict, Session, new_session_id, refresh_token_digest
 from domain.users import Email, Password, User, collect_field_errors
 
 
@@ -124,7 +126,11 @@ class Login:
         session_id = new_session_id()
         session_expires_at = now + self._policy.max_lifetime
         tokens = self._issuer.issue(
-            user=user, session_id=session_id, now=now, session_expires_at=session_expires_at
+            user_id=user.id,
+            email=user.email,
+            session_id=session_id,
+            now=now,
+            session_expires_at=session_expires_at,
         )
         session = Session.start(
             session_id=session_id,
@@ -170,7 +176,12 @@ class RefreshTokens:
       compare-and-swap: of two concurrent refreshes with one token, one wins;
     - the token rotated away last, within the grace window, is refused and logged, and revokes
       nothing (browser tabs racing each other do this; a thief replaying a token early too);
-    - any other token of the session is a replay: the whole session is revoked (RFC 9700 4.14.2)."""
+    - any other token of the session is a replay: the whole session is revoked (RFC 9700 4.14.2).
+
+    A refresh that succeeds is that one statement: the token carries what the new pair needs
+    (the user's email, the session's absolute expiry), and the swap itself checks that the
+    session is the user's, still active and still on the presented token. Only a swap that
+    fails reads the session, to tell a replay from a session that has ended."""
 
     def __init__(
         self,
@@ -190,56 +201,86 @@ class RefreshTokens:
         claims = self._issuer.read_refresh_token(command.refresh_token)
         now = self._clock.now()
         async with self._uow() as uow:
-            found = await uow.sessions.get_with_user(claims.session_id)
-            if found is None:
-                raise NotAuthenticated("Session has ended")
-            session, user = found
-            if session.user_id != claims.user_id or not session.is_active(now):
-                raise NotAuthenticated("Session has ended")
-            verdict = session.judge_refresh(command.refresh_token, now, self._policy.reuse_grace)
-            if verdict is RefreshVerdict.RECENTLY_ROTATED:
-                self._security_log.record(
-                    SecurityEvent(
-                        name="refresh_token_replayed_in_grace",
-                        user_id=session.user_id,
-                        session_id=session.id,
-                        ip=command.ip,
-                        user_agent=command.user_agent,
-                        reason="within the grace window; nothing revoked",
-                    )
-                )
-                raise NotAuthenticated("Refresh token already used")
-            if verdict is RefreshVerdict.REUSED:
-                await uow.sessions.revoke(session.id, now)
-                self._security_log.record(
-                    SecurityEvent(
-                        name="refresh_token_reused",
-                        user_id=session.user_id,
-                        session_id=session.id,
-                        ip=command.ip,
-                        user_agent=command.user_agent,
-                    )
-                )
-                raise NotAuthenticated("Refresh token already used; session revoked")
-            tokens = await rotate_session(uow, self._issuer, user, session, now)
+            tokens = await rotate_session(
+                uow,
+                self._issuer,
+                user_id=claims.user_id,
+                email=claims.email,
+                session_id=claims.session_id,
+                session_expires_at=claims.session_expires_at,
+                expected_hash=refresh_token_digest(command.refresh_token),
+                now=now,
+            )
             if tokens is None:
-                raise NotAuthenticated("Refresh token already used")
+                await self._refuse(uow, command, claims, now)
         return tokens
+
+    async def _refuse(
+        self, uow: UnitOfWork, command: RefreshCommand, claims: RefreshClaims, now: datetime
+    ) -> NoReturn:
+        """Why the swap failed, told by one read of the session, and what follows from it."""
+        session = await uow.sessions.get(claims.session_id)
+        if session is None or session.user_id != claims.user_id or not session.is_active(now):
+            raise NotAuthenticated("Session has ended")
+        verdict = session.judge_refresh(command.refresh_token, now, self._policy.reuse_grace)
+        if verdict is RefreshVerdict.RECENTLY_ROTATED:
+            self._security_log.record(
+                SecurityEvent(
+                    name="refresh_token_replayed_in_grace",
+                    user_id=session.user_id,
+                    session_id=session.id,
+                    ip=command.ip,
+                    user_agent=command.user_agent,
+                    reason="within the grace window; nothing revoked",
+                )
+            )
+            raise NotAuthenticated("Refresh token already used")
+        if verdict is RefreshVerdict.REUSED:
+            await uow.sessions.revoke(session.id, now)
+            self._security_log.record(
+                SecurityEvent(
+                    name="refresh_token_reused",
+                    user_id=session.user_id,
+                    session_id=session.id,
+                    ip=command.ip,
+                    user_agent=command.user_agent,
+                )
+            )
+            raise NotAuthenticated("Refresh token already used; session revoked")
+        # Still the current token: the swap lost a race (a cluster's certification) to a
+        # write that did not rotate it. Plain 401, as for any lost race.
+        raise NotAuthenticated("Refresh token already used")
 
 
 async def rotate_session(
-    uow: UnitOfWork, issuer: TokenIssuer, user: User, session: Session, now: datetime
+    uow: UnitOfWork,
+    issuer: TokenIssuer,
+    *,
+    user_id: int,
+    email: Email,
+    session_id: str,
+    session_expires_at: datetime,
+    expected_hash: str,
+    now: datetime,
 ) -> TokenPair | None:
-    """Issues the session's next token pair and stores its refresh token by compare-and-swap.
-    None if another rotation or a revocation of the session came first."""
+    """Issues the session's next token pair and stores its refresh token by compare-and-swap
+    on `expected_hash`. None if the swap failed: another rotation, a revocation or the
+    session's end came first."""
     tokens = issuer.issue(
-        user=user, session_id=session.id, now=now, session_expires_at=session.expires_at
+        user_id=user_id,
+        email=email,
+        session_id=session_id,
+        now=now,
+        session_expires_at=session_expires_at,
     )
-    expected_hash = session.refresh_token_hash
-    session.rotate(tokens.refresh_token, now)
-    if not await uow.sessions.rotate(session, expected_hash=expected_hash):
-        return None
-    return tokens
+    rotated = await uow.sessions.rotate(
+        session_id,
+        user_id=user_id,
+        expected_hash=expected_hash,
+        new_hash=refresh_token_digest(tokens.refresh_token),
+        now=now,
+    )
+    return tokens if rotated else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -152,13 +152,25 @@ class AccessClaims:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RefreshClaims:
+    """What a refresh token says, enough to issue the next pair without reading the session
+    or the user: an email change ends every session, so `email` is never stale."""
+
     user_id: int
     session_id: str
+    email: Email
+    session_expires_at: datetime
+    """The session's absolute end (whole seconds), which rotation does not extend."""
 
 
 class TokenIssuer(Protocol):
     def issue(
-        self, *, user: User, session_id: str, now: datetime, session_expires_at: datetime
+        self,
+        *,
+        user_id: int,
+        email: Email,
+        session_id: str,
+        now: datetime,
+        session_expires_at: datetime,
     ) -> TokenPair:
         """A fresh access and refresh token; every call gives tokens never issued before."""
         ...
@@ -247,18 +259,19 @@ class SessionRepository(Protocol):
 
     async def get(self, session_id: str) -> Session | None: ...
 
-    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
-        """The session and its user, in one query."""
-        ...
-
     async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
         """The session's user if the session is the user's and still active, in one query."""
         ...
 
-    async def rotate(self, session: Session, *, expected_hash: str) -> bool:
-        """Compare-and-swap: stores the session's new token fields only if its stored refresh
-        token hash is still `expected_hash` and it is not revoked. False if another
-        rotation or a revocation came first."""
+    async def rotate(
+        self, session_id: str, *, user_id: int, expected_hash: str, new_hash: str, now: datetime
+    ) -> bool:
+        """Compare-and-swap, in one statement that reads nothing first: `new_hash` becomes the
+        session's refresh token hash (and `expected_hash` the one rotated away, at `now`, its
+        last use) only if the session is the user's, its hash is still `expected_hash` and it
+        is active at `now` (not revoked, not past its absolute expiry). False otherwise:
+        another rotation, a revocation, the session's end or its user's deletion came first,
+        or there never was such a session."""
         ...
 
     async def revoke(self, session_id: str, now: datetime) -> bool:

@@ -84,8 +84,9 @@ class Session:
             return RefreshVerdict.RECENTLY_ROTATED
         return RefreshVerdict.REUSED
 
-    def rotate(self, new_refresh_token: str, now: datetime) -> None:
+    def rotate(self, new_token_hash: str, now: datetime) -> None:
+        """`new_token_hash` (a `refresh_token_digest`) replaces the current token's."""
         self.previous_token_hash = self.refresh_token_hash
-        self.refresh_token_hash = refresh_token_digest(new_refresh_token)
+        self.refresh_token_hash = new_token_hash
         self.rotated_at = now
         self.last_used_at = now

@@ -108,8 +108,13 @@ def test_an_access_token_signed_with_the_same_secret_is_not_a_device_token() -> 
         audience="authsvc",
         clock=FixedClock(ISSUED_AT),
     )
+    user = make_user()
     pair = issuer.issue(
-        user=make_user(), session_id="s", now=ISSUED_AT, session_expires_at=ISSUED_AT + TTL
+        user_id=user.id,
+        email=user.email,
+        session_id="s",
+        now=ISSUED_AT,
+        session_expires_at=ISSUED_AT + TTL,
     )
 
     assert make_tokens().read(pair.access_token, ISSUED_AT) is None

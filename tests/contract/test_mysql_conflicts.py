@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from application.ports import UnitOfWork
 from domain.errors import EmailAlreadyRegistered, StorageUnavailable
-from domain.sessions import Session
+from domain.sessions import Session, refresh_token_digest
 from domain.users import Email, NewUser, PasswordHash
 from infrastructure.persistence.mysql import MySqlDatabase
 from infrastructure.persistence.repositories import CONFLICT_ATTEMPTS
@@ -155,11 +155,15 @@ async def test_a_write_that_keeps_losing_is_storage_unavailable_after_a_bounded_
 async def test_a_refresh_rotation_that_lost_a_race_has_lost_and_is_not_made_again() -> None:
     database = scripted(DEADLOCK)
     session = session_of(1, "s")
-    expected_hash = session.refresh_token_hash
-    session.rotate("next token", NOW)
 
     async with database.unit_of_work() as uow:
-        assert not await uow.sessions.rotate(session, expected_hash=expected_hash)
+        assert not await uow.sessions.rotate(
+            session.id,
+            user_id=session.user_id,
+            expected_hash=session.refresh_token_hash,
+            new_hash=refresh_token_digest("next token"),
+            now=NOW,
+        )
 
     assert len(database.connection.statements) == 1
 

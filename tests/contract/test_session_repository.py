@@ -65,7 +65,10 @@ async def test_every_field_of_a_rotated_and_revoked_session_reads_back(
 ) -> None:
     user = await add_user()
     session = start_session(user.id)
-    session.rotate("second-refresh-token", LOGIN_TIME + timedelta(minutes=5, microseconds=7))
+    session.rotate(
+        refresh_token_digest("second-refresh-token"),
+        LOGIN_TIME + timedelta(minutes=5, microseconds=7),
+    )
     await add_session(uow_factory, session)
     revoked_at = LOGIN_TIME + timedelta(hours=1, microseconds=999999)
     async with uow_factory() as uow:
@@ -123,21 +126,6 @@ async def test_a_session_added_for_a_password_hash_needs_that_hash_stored(
 
 async def test_an_unknown_session_is_none(uow_factory: UnitOfWorkFactory) -> None:
     assert await stored_session(uow_factory, new_session_id()) is None
-
-
-async def test_a_session_reads_back_with_its_user(
-    uow_factory: UnitOfWorkFactory, add_user: AddUser
-) -> None:
-    await add_user(email="grace@example.com")
-    ada = await add_user(email="ada@example.com", name="Ada Lovelace")
-    session = await add_session(uow_factory, start_session(ada.id))
-
-    async with uow_factory() as uow:
-        found = await uow.sessions.get_with_user(session.id)
-        unknown = await uow.sessions.get_with_user(new_session_id())
-
-    assert found == (session, ada)
-    assert unknown is None
 
 
 async def test_a_session_added_in_an_abandoned_transaction_is_undone(
@@ -245,20 +233,36 @@ async def test_an_undone_user_deletion_keeps_the_sessions(
     assert await stored_session(uow_factory, session.id) == session
 
 
+async def rotate(
+    uow: UnitOfWork,
+    session: Session,
+    new_token: str,
+    at: datetime,
+    *,
+    presented: str = "first",
+    user_id: int | None = None,
+) -> bool:
+    """Rotates `session` from the token `presented` to `new_token`, as `user_id` (its own
+    user's by default)."""
+    return await uow.sessions.rotate(
+        session.id,
+        user_id=session.user_id if user_id is None else user_id,
+        expected_hash=refresh_token_digest(presented),
+        new_hash=refresh_token_digest(new_token),
+        now=at,
+    )
+
+
 async def test_rotate_succeeds_once_for_the_expected_hash(
     uow_factory: UnitOfWorkFactory, add_user: AddUser
 ) -> None:
     user = await add_user()
     session = await add_session(uow_factory, start_session(user.id, "first"))
     rotated_at = LOGIN_TIME + timedelta(minutes=15, microseconds=42)
-    rotated = replace(session)
-    rotated.rotate("second", rotated_at)
-    stale = replace(session)
-    stale.rotate("another", rotated_at)
 
     async with uow_factory() as uow:
-        first = await uow.sessions.rotate(rotated, expected_hash=refresh_token_digest("first"))
-        again = await uow.sessions.rotate(stale, expected_hash=refresh_token_digest("first"))
+        first = await rotate(uow, session, "second", rotated_at)
+        again = await rotate(uow, session, "another", rotated_at)
 
     assert (first, again) == (True, False)
     assert await stored_session(uow_factory, session.id) == replace(
@@ -275,10 +279,12 @@ async def test_rotate_counts_a_match_that_writes_what_is_already_stored(
 ) -> None:
     # MySQL reports changed rows, not matched ones, unless the connection asks for FOUND_ROWS.
     user = await add_user()
-    session = await add_session(uow_factory, start_session(user.id))
+    session = await add_session(uow_factory, start_session(user.id, "first"))
+    async with uow_factory() as uow:
+        assert await rotate(uow, session, "first", LOGIN_TIME)
 
     async with uow_factory() as uow:
-        swapped = await uow.sessions.rotate(session, expected_hash=session.refresh_token_hash)
+        swapped = await rotate(uow, session, "first", LOGIN_TIME)
 
     assert swapped is True
 
@@ -290,17 +296,11 @@ async def test_rotate_fails_for_a_revoked_or_unknown_session(
     session = await add_session(uow_factory, start_session(user.id, "first"))
     async with uow_factory() as uow:
         await uow.sessions.revoke(session.id, LOGIN_TIME + timedelta(minutes=1))
-    rotated = replace(session)
-    rotated.rotate("second", LOGIN_TIME + timedelta(minutes=2))
-    unknown = replace(rotated, id=new_session_id())
+    unknown = replace(session, id=new_session_id())
 
     async with uow_factory() as uow:
-        revoked_result = await uow.sessions.rotate(
-            rotated, expected_hash=session.refresh_token_hash
-        )
-        unknown_result = await uow.sessions.rotate(
-            unknown, expected_hash=session.refresh_token_hash
-        )
+        revoked_result = await rotate(uow, session, "second", LOGIN_TIME + timedelta(minutes=2))
+        unknown_result = await rotate(uow, unknown, "second", LOGIN_TIME + timedelta(minutes=2))
 
     assert (revoked_result, unknown_result) == (False, False)
     stored = await stored_session(uow_factory, session.id)
@@ -308,18 +308,62 @@ async def test_rotate_fails_for_a_revoked_or_unknown_session(
     assert stored.refresh_token_hash == refresh_token_digest("first")
 
 
+async def test_rotate_fails_once_the_session_reaches_its_absolute_expiry(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    ending = await add_session(uow_factory, start_session(user.id, "first"))
+    ended = await add_session(uow_factory, start_session(user.id, "first"))
+    expires_at = LOGIN_TIME + LIFETIME
+
+    async with uow_factory() as uow:
+        just_before = await rotate(uow, ending, "second", expires_at - timedelta(microseconds=1))
+        at_the_end = await rotate(uow, ended, "second", expires_at)
+
+    assert (just_before, at_the_end) == (True, False)
+    assert await stored_session(uow_factory, ended.id) == ended
+
+
+async def test_rotate_fails_for_another_users_id(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    ada = await add_user(email="ada@example.com")
+    grace = await add_user(email="grace@example.com")
+    session = await add_session(uow_factory, start_session(ada.id, "first"))
+
+    async with uow_factory() as uow:
+        as_grace = await rotate(
+            uow, session, "second", LOGIN_TIME + timedelta(minutes=1), user_id=grace.id
+        )
+
+    assert as_grace is False
+    assert await stored_session(uow_factory, session.id) == session
+
+
+async def test_rotate_fails_once_the_user_is_deleted(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser
+) -> None:
+    user = await add_user()
+    session = await add_session(uow_factory, start_session(user.id, "first"))
+    async with uow_factory() as uow:
+        await uow.users.delete(user.id)
+
+    async with uow_factory() as uow:
+        swapped = await rotate(uow, session, "second", LOGIN_TIME + timedelta(minutes=1))
+
+    assert swapped is False
+
+
 async def test_a_rotation_in_an_abandoned_transaction_is_undone(
     uow_factory: UnitOfWorkFactory, add_user: AddUser
 ) -> None:
     user = await add_user()
     session = await add_session(uow_factory, start_session(user.id, "first"))
-    rotated = replace(session)
-    rotated.rotate("second", LOGIN_TIME + timedelta(minutes=1))
 
-    async def rotate(uow: UnitOfWork) -> None:
-        assert await uow.sessions.rotate(rotated, expected_hash=session.refresh_token_hash)
+    async def rotated(uow: UnitOfWork) -> None:
+        assert await rotate(uow, session, "second", LOGIN_TIME + timedelta(minutes=1))
 
-    await abandon_transaction(uow_factory, rotate)
+    await abandon_transaction(uow_factory, rotated)
 
     assert await stored_session(uow_factory, session.id) == session
 
@@ -334,11 +378,8 @@ async def test_of_two_concurrent_rotations_with_one_token_exactly_one_wins(
 
     async def rotate_to(new_token: str) -> bool:
         async with uow_factory() as uow:
-            current = await uow.sessions.get(session.id)
-            assert current is not None
             await both_inside.wait()
-            current.rotate(new_token, LOGIN_TIME + timedelta(minutes=1))
-            return await uow.sessions.rotate(current, expected_hash=session.refresh_token_hash)
+            return await rotate(uow, session, new_token, LOGIN_TIME + timedelta(minutes=1))
 
     outcomes = await asyncio.gather(rotate_to("tab-one"), rotate_to("tab-two"))
 

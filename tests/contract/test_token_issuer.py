@@ -11,7 +11,7 @@ import pytest
 
 from application.ports import AccessClaims, RefreshClaims, TokenIssuer, TokenPair
 from domain.errors import NotAuthenticated
-from domain.users import Email, PasswordHash, User
+from domain.users import Email
 from infrastructure.security.tokens import JwtTokenIssuer
 from tests.fakes import FakeTokenIssuer, FixedClock
 
@@ -23,7 +23,7 @@ ACCESS_TTL = timedelta(minutes=15)
 REFRESH_TTL = timedelta(days=7)
 SESSION_ID = "session-abc"
 ACCESS_CLAIMS = ("sub", "email", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
-REFRESH_CLAIMS = ("sub", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
+REFRESH_CLAIMS = ("sub", "email", "sid", "sxp", "typ", "iat", "exp", "jti", "iss", "aud")
 NOW = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 """Where the issuer's clock stands unless a test moves it."""
 
@@ -42,16 +42,6 @@ def make_issuer(
         issuer=ISSUER,
         audience=AUDIENCE,
         clock=clock,
-    )
-
-
-def make_user(user_id: int = 42) -> User:
-    return User(
-        id=user_id,
-        name="Ada",
-        email=Email("ada@example.com"),
-        password_hash=PasswordHash("$2b$04$" + "." * 53),
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
 
 
@@ -87,7 +77,11 @@ def issue(
     session_lifetime: timedelta = REFRESH_TTL * 2,
 ) -> TokenPair:
     return issuer.issue(
-        user=make_user(), session_id=SESSION_ID, now=now, session_expires_at=now + session_lifetime
+        user_id=42,
+        email=Email("ada@example.com"),
+        session_id=SESSION_ID,
+        now=now,
+        session_expires_at=now + session_lifetime,
     )
 
 
@@ -103,8 +97,9 @@ def valid_claims(token_type: str) -> dict[str, Any]:
         "iss": ISSUER,
         "aud": AUDIENCE,
     }
-    if token_type == "access":
-        claims["email"] = "ada@example.com"
+    claims["email"] = "ada@example.com"
+    if token_type == "refresh":
+        claims["sxp"] = issued_at + 3600
     return claims
 
 
@@ -162,8 +157,21 @@ def test_issued_tokens_read_back(any_issuer: TokenIssuer) -> None:
         user_id=42, session_id=SESSION_ID
     )
     assert any_issuer.read_refresh_token(tokens.refresh_token) == RefreshClaims(
-        user_id=42, session_id=SESSION_ID
+        user_id=42,
+        session_id=SESSION_ID,
+        email=Email("ada@example.com"),
+        session_expires_at=NOW + REFRESH_TTL * 2,
     )
+
+
+def test_a_refresh_token_carries_its_sessions_end_in_whole_seconds(
+    any_issuer: TokenIssuer,
+) -> None:
+    tokens = issue(any_issuer, session_lifetime=timedelta(hours=1, microseconds=999_999))
+
+    claims = any_issuer.read_refresh_token(tokens.refresh_token)
+
+    assert claims.session_expires_at == NOW + timedelta(hours=1)
 
 
 def test_expiries_are_whole_seconds_from_now(any_issuer: TokenIssuer) -> None:
@@ -245,7 +253,9 @@ def test_issued_tokens_carry_every_claim(issuer: JwtTokenIssuer) -> None:
     }
     assert refresh | {"jti": None} == {
         "sub": "42",
+        "email": "ada@example.com",
         "sid": SESSION_ID,
+        "sxp": issued_at + int(REFRESH_TTL.total_seconds()) * 2,
         "typ": "refresh",
         "iat": issued_at,
         "exp": issued_at + int(REFRESH_TTL.total_seconds()),
@@ -312,6 +322,27 @@ def test_an_access_token_missing_a_claim_is_refused(issuer: JwtTokenIssuer, clai
 @pytest.mark.parametrize("claim", REFRESH_CLAIMS)
 def test_a_refresh_token_missing_a_claim_is_refused(issuer: JwtTokenIssuer, claim: str) -> None:
     assert_refused(issuer, "refresh", craft("refresh", without=claim))
+
+
+def test_a_refresh_token_of_the_shape_before_sxp_and_email_is_refused(
+    issuer: JwtTokenIssuer,
+) -> None:
+    """Tokens issued before refresh tokens carried them: their holders log in again."""
+    assert_refused(issuer, "refresh", craft("refresh", without="sxp", email=None))
+
+
+@pytest.mark.parametrize("sxp", ["x", 1.5e9, True, None, int(NOW.timestamp()) + 599])
+def test_a_refresh_token_whose_session_end_is_not_a_time_after_its_expiry_is_refused(
+    issuer: JwtTokenIssuer, sxp: object
+) -> None:
+    assert_refused(issuer, "refresh", craft("refresh", sxp=sxp))
+
+
+@pytest.mark.parametrize("email", ["", "ada", "Ada@Example.com", 7, ["ada@example.com"]])
+def test_a_refresh_token_whose_email_is_not_one_is_refused(
+    issuer: JwtTokenIssuer, email: object
+) -> None:
+    assert_refused(issuer, "refresh", craft("refresh", email=email))
 
 
 def test_a_token_expired_within_the_leeway_is_accepted(

@@ -343,7 +343,7 @@ async def test_key_locating_headers_are_ignored_and_nothing_is_fetched(
 # right type and value.
 
 ACCESS_CLAIMS = ("sub", "email", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
-REFRESH_CLAIMS = ("sub", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
+REFRESH_CLAIMS = ("sub", "email", "sid", "sxp", "typ", "iat", "exp", "jti", "iss", "aud")
 
 
 @SQLITE_ONLY

@@ -54,7 +54,8 @@ def craft(clock: FixedClock, typ: str = "access", **overrides: Any) -> str:
         "jti": "a-unique-id",
         "iss": ISSUER,
         "aud": AUDIENCE,
-        **({"email": "ada@example.com"} if typ == "access" else {}),
+        "email": "ada@example.com",
+        **({"sxp": issued_at + 3600} if typ == "refresh" else {}),
         **overrides,
     }
     secret = ACCESS_SECRET if typ == "access" else REFRESH_SECRET

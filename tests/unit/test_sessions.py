@@ -28,14 +28,14 @@ def test_a_session_keeps_only_the_digest_of_its_refresh_token() -> None:
 def test_the_current_token_is_accepted_and_rotation_remembers_the_previous_one() -> None:
     session = make_session("first")
     assert session.judge_refresh("first", NOW, GRACE) is RefreshVerdict.CURRENT
-    session.rotate("second", NOW)
+    session.rotate(refresh_token_digest("second"), NOW)
     assert session.judge_refresh("second", NOW, GRACE) is RefreshVerdict.CURRENT
     assert session.previous_token_hash == refresh_token_digest("first")
 
 
 def test_the_previous_token_is_only_recently_rotated_within_the_grace_window() -> None:
     session = make_session("first")
-    session.rotate("second", NOW)
+    session.rotate(refresh_token_digest("second"), NOW)
     assert session.judge_refresh("first", NOW + GRACE, GRACE) is RefreshVerdict.RECENTLY_ROTATED
     later = NOW + GRACE + timedelta(seconds=1)
     assert session.judge_refresh("first", later, GRACE) is RefreshVerdict.REUSED
@@ -43,8 +43,8 @@ def test_the_previous_token_is_only_recently_rotated_within_the_grace_window() -
 
 def test_older_tokens_are_reuse_even_inside_the_grace_window() -> None:
     session = make_session("first")
-    session.rotate("second", NOW)
-    session.rotate("third", NOW)
+    session.rotate(refresh_token_digest("second"), NOW)
+    session.rotate(refresh_token_digest("third"), NOW)
     assert session.judge_refresh("first", NOW, GRACE) is RefreshVerdict.REUSED
 
 

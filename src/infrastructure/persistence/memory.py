@@ -191,11 +191,6 @@ class InMemorySessionRepository(SessionRepository):
         session = self._store.sessions.get(session_id)
         return replace(session) if session else None
 
-    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
-        session = self._store.sessions.get(session_id)
-        user = self._store.users.get(session.user_id) if session else None
-        return (replace(session), replace(user)) if session and user else None
-
     async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
         session = self._store.sessions.get(session_id)
         if session is None or session.user_id != user_id or not session.is_active(now):
@@ -203,21 +198,20 @@ class InMemorySessionRepository(SessionRepository):
         user = self._store.users.get(user_id)
         return replace(user) if user else None
 
-    async def rotate(self, session: Session, *, expected_hash: str) -> bool:
-        stored = self._store.sessions.get(session.id)
-        if stored is None or stored.revoked_at is not None:
+    async def rotate(
+        self, session_id: str, *, user_id: int, expected_hash: str, new_hash: str, now: datetime
+    ) -> bool:
+        stored = self._store.sessions.get(session_id)
+        if (
+            stored is None
+            or stored.user_id != user_id
+            or stored.refresh_token_hash != expected_hash
+            or not stored.is_active(now)
+        ):
             return False
-        if stored.refresh_token_hash != expected_hash:
-            return False
-        self._put(
-            replace(
-                stored,
-                refresh_token_hash=session.refresh_token_hash,
-                previous_token_hash=session.previous_token_hash,
-                rotated_at=session.rotated_at,
-                last_used_at=session.last_used_at,
-            )
-        )
+        rotated = replace(stored)
+        rotated.rotate(new_hash, now)
+        self._put(rotated)
         return True
 
     async def revoke(self, session_id: str, now: datetime) -> bool:

@@ -362,15 +362,6 @@ class SqlSessionRepository(SessionRepository):
         row = await self._unit.fetch_one(statements.SELECT_SESSION, {"session_id": session_id})
         return session_from_row(row) if row else None
 
-    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
-        row = await self._unit.fetch_one(
-            statements.SELECT_SESSION_WITH_USER, {"session_id": session_id}
-        )
-        if row is None:
-            return None
-        session_columns = len(sessions.c)
-        return session_from_row(row[:session_columns]), user_from_row(row[session_columns:])
-
     async def find_active_user(self, session_id: str, user_id: int, now: datetime) -> User | None:
         row = await self._unit.fetch_one(
             statements.FIND_ACTIVE_USER,
@@ -378,16 +369,17 @@ class SqlSessionRepository(SessionRepository):
         )
         return user_from_row(row) if row else None
 
-    async def rotate(self, session: Session, *, expected_hash: str) -> bool:
+    async def rotate(
+        self, session_id: str, *, user_id: int, expected_hash: str, new_hash: str, now: datetime
+    ) -> bool:
         written = await self._unit.write(
             statements.ROTATE_SESSION,
             {
-                "refresh_token_hash": session.refresh_token_hash,
-                "previous_token_hash": session.previous_token_hash,
-                "rotated_at": session.rotated_at,
-                "last_used_at": session.last_used_at,
-                "session_id": session.id,
+                "session_id": session_id,
+                "owner_id": user_id,
                 "expected_hash": expected_hash,
+                "new_hash": new_hash,
+                "now": now,
             },
             conflict=Conflict.LOST,
         )

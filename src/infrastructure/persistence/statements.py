@@ -108,11 +108,6 @@ INSERT_SESSION_WHILE_PASSWORD: Final = insert(sessions).from_select(
 )
 """The session, only while its user's password hash is still the one verified."""
 SELECT_SESSION: Final = select(sessions).where(sessions.c.id == bindparam("session_id"))
-SELECT_SESSION_WITH_USER: Final = (
-    select(sessions, users)
-    .join_from(sessions, users, users.c.id == sessions.c.user_id)
-    .where(sessions.c.id == bindparam("session_id"))
-)
 FIND_ACTIVE_USER: Final = (
     select(users)
     .join_from(sessions, users, users.c.id == sessions.c.user_id)
@@ -126,16 +121,20 @@ ROTATE_SESSION: Final = (
     update(sessions)
     .where(
         sessions.c.id == bindparam("session_id"),
+        sessions.c.user_id == bindparam("owner_id"),
         sessions.c.refresh_token_hash == bindparam("expected_hash"),
-        sessions.c.revoked_at.is_(None),
+        SESSION_IS_ACTIVE,
     )
     .values(
-        refresh_token_hash=bindparam("refresh_token_hash"),
-        previous_token_hash=bindparam("previous_token_hash"),
-        rotated_at=bindparam("rotated_at"),
-        last_used_at=bindparam("last_used_at"),
+        refresh_token_hash=bindparam("new_hash"),
+        # Not the column: MySQL's SET sees the values assigned before it in the same SET.
+        previous_token_hash=bindparam("expected_hash"),
+        rotated_at=NOW,
+        last_used_at=NOW,
     )
 )
+"""The compare-and-swap of a refresh, whole: a primary-key lookup whose WHERE checks the owner,
+the current token's hash and that the session is active, so nothing is read before it."""
 REVOKE_SESSION: Final = (
     update(sessions)
     .where(sessions.c.id == bindparam("session_id"), sessions.c.revoked_at.is_(None))
@@ -246,7 +245,6 @@ STATEMENTS: Final[tuple[Statement, ...]] = (
     INSERT_SESSION,
     INSERT_SESSION_WHILE_PASSWORD,
     SELECT_SESSION,
-    SELECT_SESSION_WITH_USER,
     FIND_ACTIVE_USER,
     ROTATE_SESSION,
     REVOKE_SESSION,

@@ -4,7 +4,7 @@ import json
 import re
 import secrets
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 import jwt
@@ -12,16 +12,18 @@ from jwt.algorithms import HMACAlgorithm
 
 from application.ports import AccessClaims, Clock, RefreshClaims, TokenIssuer, TokenPair
 from domain.errors import InvalidValue, NotAuthenticated
-from domain.users import Email, User
+from domain.users import Email
 
 _ALGORITHM: Final = "HS256"
 _ACCESS_CLAIMS: Final = ("sub", "email", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
-_REFRESH_CLAIMS: Final = ("sub", "sid", "typ", "iat", "exp", "jti", "iss", "aud")
+_REFRESH_CLAIMS: Final = (
+    "sub", "email", "sid", "sxp", "typ", "iat", "exp", "jti", "iss", "aud"
+)  # fmt: skip
 _USER_ID_PATTERN: Final = re.compile(r"[1-9][0-9]{0,9}")
 """`sub` is a string (RFC 7519) holding a positive id; ASCII digits only, of a bounded length."""
 _MAX_USER_ID: Final = 2**31 - 1
 """The largest id the `users.id INT` column can hold; anything above was never issued."""
-_TIME_CLAIMS: Final = ("iat", "exp", "nbf")
+_TIME_CLAIMS: Final = ("iat", "exp", "nbf", "sxp")
 ACCESS_TOKEN_CACHE_SIZE: Final = 10_000
 """Verified access tokens kept per process. A client sends the same access token with every
 request until it expires, so verifying it once spares the JWT decode on every later request.
@@ -67,7 +69,8 @@ class _Signer:
 class JwtTokenIssuer(TokenIssuer):
     """- the algorithm is pinned on decoding: `alg: none` and any other algorithm are refused;
     - `typ` and the separate secrets keep an access token from passing as a refresh token;
-    - a refresh token never outlives its session's absolute lifetime;
+    - a refresh token never outlives its session's absolute lifetime, which it carries (`sxp`)
+      with the user's email, so that a refresh needs neither the session nor the user read;
     - every failure is NotAuthenticated with a message that never echoes the token.
     Times are checked against `clock`, with `leeway` for clock skew between instances. PyJWT's
     claim checks read the system clock, so the claims are checked here, as PyJWT checks them;
@@ -103,13 +106,21 @@ class JwtTokenIssuer(TokenIssuer):
         self._access_cache_size = access_cache_size
 
     def issue(
-        self, *, user: User, session_id: str, now: datetime, session_expires_at: datetime
+        self,
+        *,
+        user_id: int,
+        email: Email,
+        session_id: str,
+        now: datetime,
+        session_expires_at: datetime,
     ) -> TokenPair:
         issued_at = int(now.timestamp())
         access_expires_at = issued_at + self._access_ttl
-        refresh_expires_at = min(issued_at + self._refresh_ttl, int(session_expires_at.timestamp()))
+        session_ends_at = int(session_expires_at.timestamp())
+        refresh_expires_at = min(issued_at + self._refresh_ttl, session_ends_at)
         common = {
-            "sub": str(user.id),
+            "sub": str(user_id),
+            "email": email.value,
             "sid": session_id,
             "iat": issued_at,
             "iss": self._issuer,
@@ -118,7 +129,6 @@ class JwtTokenIssuer(TokenIssuer):
         access_token = self._access_signer.sign(
             {
                 **common,
-                "email": str(user.email),
                 "typ": "access",
                 "exp": access_expires_at,
                 "jti": secrets.token_urlsafe(16),
@@ -127,6 +137,7 @@ class JwtTokenIssuer(TokenIssuer):
         refresh_token = self._refresh_signer.sign(
             {
                 **common,
+                "sxp": session_ends_at,
                 "typ": "refresh",
                 "exp": refresh_expires_at,
                 "jti": secrets.token_urlsafe(16),
@@ -158,8 +169,19 @@ class JwtTokenIssuer(TokenIssuer):
         return AccessClaims(user_id=_user_id(claims), session_id=_session_id(claims)), claims["exp"]
 
     def read_refresh_token(self, token: str) -> RefreshClaims:
+        """A token without `sxp` or `email` (issued before refresh tokens carried them) is
+        refused like any token missing a claim: its holder logs in again. A session ends by
+        `sxp` at the latest, so a token expiring later is no token of ours."""
         claims = self._decode(token, self._refresh_signer, "refresh", _REFRESH_CLAIMS)
-        return RefreshClaims(user_id=_user_id(claims), session_id=_session_id(claims))
+        if claims["exp"] > claims["sxp"]:
+            raise NotAuthenticated("Invalid token")
+        return RefreshClaims(
+            user_id=_user_id(claims),
+            session_id=_session_id(claims),
+            # Checked by _well_typed already.
+            email=Email.stored(claims["email"]),
+            session_expires_at=datetime.fromtimestamp(claims["sxp"], UTC),
+        )
 
     def _decode(
         self,
