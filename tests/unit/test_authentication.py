@@ -12,6 +12,7 @@ from application.ports import SecurityEvent
 from domain.errors import InvalidCredentials, NotAuthenticated, Overloaded, ValidationFailed
 from domain.sessions import refresh_token_digest
 from domain.users import PasswordHash
+from infrastructure.persistence.memory import InMemorySessionRepository
 from tests.unit.conftest import PASSWORD, UseCasesOnFakes
 
 
@@ -136,6 +137,27 @@ async def test_reuse_after_the_grace_window_revokes_the_session(use_cases: UseCa
         await use_cases.refresh_tokens(RefreshCommand(refresh_token=tokens.refresh_token))
     with pytest.raises(NotAuthenticated):
         await use_cases.authenticate(AuthenticateCommand(access_token=tokens.access_token))
+
+
+async def test_a_swap_lost_with_the_current_token_is_a_plain_401(
+    use_cases: UseCasesOnFakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster's certification failure makes the swap lose with the token still current:
+    nothing to revoke, nothing to log, and the token still refreshes afterwards."""
+    login = await use_cases.make_login()
+
+    async def lost(*_: object, **__: object) -> bool:
+        return False
+
+    with monkeypatch.context() as patched:
+        patched.setattr(InMemorySessionRepository, "rotate", lost)
+        with pytest.raises(NotAuthenticated) as refusal:
+            await use_cases.refresh_tokens(RefreshCommand(refresh_token=login.tokens.refresh_token))
+
+    assert refusal.value.message == "Refresh token already used"
+    assert use_cases.store.sessions[login.session_id].revoked_at is None
+    assert use_cases.security_log.events == []
+    assert await use_cases.refresh_tokens(RefreshCommand(refresh_token=login.tokens.refresh_token))
 
 
 async def test_refresh_does_not_outlive_the_session(use_cases: UseCasesOnFakes) -> None:
