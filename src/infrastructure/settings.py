@@ -66,6 +66,7 @@ class RateLimit(NamedTuple):
 
 
 DEFAULT_AUTH_RATE_LIMIT = RateLimit(100, timedelta(minutes=1))
+DEFAULT_PASSWORD_RESET_RATE = RateLimit(3, timedelta(hours=1))
 
 _DURATION = re.compile(
     r"(?P<amount>-?[0-9]*\.?[0-9]+) *"
@@ -178,6 +179,15 @@ class Settings:
     smtp_tls: SmtpTls = "starttls"
     mail_from: str = DEFAULT_MAIL_FROM
     mail_dir: Path = Path("data/mail")
+    app_url: str = "http://localhost:5000"
+    """The front end's base URL: mailed links are `{app_url}/<page>?token=...`."""
+    password_reset_ttl: timedelta = timedelta(minutes=30)
+    email_verification_ttl: timedelta = timedelta(hours=24)
+    """How long a link to verify an address, or to confirm a new one, stays valid."""
+    password_reset_rate: RateLimit = DEFAULT_PASSWORD_RESET_RATE
+    """Reset mails per email, known or not (and verification mails per account)."""
+    require_email_verification: bool = False
+    """Whether login refuses (403) an account whose email is not verified yet."""
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     api_docs: bool = False
@@ -341,6 +351,26 @@ class Settings:
             "MAIL_FROM",
             "required with SMTP_HOST: the address your mail server sends from",
         )
+        self._check_links()
+
+    def _check_links(self) -> None:
+        parts = urlsplit(self.app_url)
+        _require(
+            _is_web_url(self.app_url)
+            and not (parts.query or parts.fragment or parts.username or parts.password),
+            "APP_URL",
+            f"{self.app_url!r} must be an http(s) URL without query, fragment or credentials,"
+            " such as https://app.example.com",
+        )
+        for variable, ttl in (
+            ("PASSWORD_RESET_TTL", self.password_reset_ttl),
+            ("EMAIL_VERIFICATION_TTL", self.email_verification_ttl),
+        ):
+            _require(
+                timedelta(minutes=1) <= ttl <= timedelta(days=30),
+                variable,
+                "must be between 1m and 30d",
+            )
 
     @property
     def redis_storage_url(self) -> str | None:
@@ -473,6 +503,11 @@ def _items(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+def _base_url(text: str) -> str:
+    """Without its trailing slash: a page's path is added after one."""
+    return text.rstrip("/")
+
+
 def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(ip_network(item) for item in _items(text))
 
@@ -512,6 +547,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "SMTP_TLS": ("smtp_tls", str.lower),
     "MAIL_FROM": ("mail_from", str),
     "MAIL_DIR": ("mail_dir", Path),
+    "APP_URL": ("app_url", _base_url),
+    "PASSWORD_RESET_TTL": ("password_reset_ttl", parse_duration),
+    "EMAIL_VERIFICATION_TTL": ("email_verification_ttl", parse_duration),
+    "PASSWORD_RESET_RATE": ("password_reset_rate", parse_rate),
+    "REQUIRE_EMAIL_VERIFICATION": ("require_email_verification", _boolean),
     "LOG_LEVEL": ("log_level", str.upper),
     "LOG_FORMAT": ("log_format", str.lower),
     "API_DOCS": ("api_docs", _boolean),

@@ -121,6 +121,11 @@ def test_defaults() -> None:
     assert settings.smtp_port == 587
     assert settings.smtp_tls == "starttls"
     assert settings.mail_dir == Path("data/mail")
+    assert settings.app_url == "http://localhost:5000"
+    assert settings.password_reset_ttl == timedelta(minutes=30)
+    assert settings.email_verification_ttl == timedelta(hours=24)
+    assert settings.password_reset_rate == RateLimit(3, timedelta(hours=1))
+    assert settings.require_email_verification is False
     assert settings.log_level == "INFO"
     assert settings.log_format == "console"
     assert settings.api_docs is True
@@ -162,6 +167,11 @@ def test_every_variable_is_parsed() -> None:
         SMTP_TLS="TLS",
         MAIL_FROM="Example <no-reply@example.com>",
         MAIL_DIR="/var/spool/authsvc",
+        APP_URL="https://app.example.com/account/",
+        PASSWORD_RESET_TTL="15m",
+        EMAIL_VERIFICATION_TTL="2d",
+        PASSWORD_RESET_RATE="5/day",
+        REQUIRE_EMAIL_VERIFICATION="yes",
         LOG_LEVEL="debug",
         LOG_FORMAT="CONSOLE",
         API_DOCS="true",
@@ -203,6 +213,11 @@ def test_every_variable_is_parsed() -> None:
         smtp_tls="tls",
         mail_from="Example <no-reply@example.com>",
         mail_dir=Path("/var/spool/authsvc"),
+        app_url="https://app.example.com/account",
+        password_reset_ttl=timedelta(minutes=15),
+        email_verification_ttl=timedelta(days=2),
+        password_reset_rate=RateLimit(5, timedelta(days=1)),
+        require_email_verification=True,
         log_level="DEBUG",
         log_format="console",
         api_docs=True,
@@ -482,6 +497,14 @@ class TestErrorsNameTheVariable:
             ("DATABASE_TIMEOUT", "0"),
             ("DATABASE_TIMEOUT", "50ms"),
             ("DATABASE_TIMEOUT", "1h"),
+            ("APP_URL", "localhost:5000"),
+            ("APP_URL", "ftp://example.com"),
+            ("APP_URL", "https://app.example.com/?next=1"),
+            ("APP_URL", "https://user:pw@app.example.com"),
+            ("PASSWORD_RESET_TTL", "10s"),
+            ("EMAIL_VERIFICATION_TTL", "forever"),
+            ("PASSWORD_RESET_RATE", "3 an hour"),
+            ("REQUIRE_EMAIL_VERIFICATION", "maybe"),
         ],
     )
     def test_bad_value(self, variable: str, value: str) -> None:
