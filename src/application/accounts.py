@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from application.authentication import rotate_session
+from application.mail import MailPolicy, queue_verification
+from application.messages import password_changed
 from application.ports import (
     Clock,
     PasswordBreachCheck,
@@ -58,7 +60,9 @@ class RegisterUser:
     """- name, email and password are checked together and every invalid field is reported;
     - the email is normalized, so one address registers once whatever its case;
     - a password known from a data breach is refused (when a breach check is configured);
-    - the password is hashed with the configured algorithm, outside any transaction."""
+    - the password is hashed with the configured algorithm, outside any transaction;
+    - the user starts unverified, and a mail asking to confirm the address is queued in the
+      transaction that adds them."""
 
     def __init__(
         self,
@@ -67,12 +71,14 @@ class RegisterUser:
         policy: PasswordPolicy,
         clock: Clock,
         breach_check: PasswordBreachCheck,
+        mail_policy: MailPolicy,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._policy = policy
         self._clock = clock
         self._breach_check = breach_check
+        self._mail_policy = mail_policy
 
     async def __call__(self, command: RegisterCommand) -> User:
         fields = collect_field_errors(
@@ -87,15 +93,18 @@ class RegisterUser:
                 raise EmailAlreadyRegistered
         await refuse_breached(self._breach_check, fields["password"], field="password")
         password_hash = await self._hasher.hash(fields["password"])
-        async with self._uow() as uow:
-            return await uow.users.add(
+        now = self._clock.now()
+        async with self._uow() as uow, uow.transaction():
+            user = await uow.users.add(
                 NewUser(
                     name=fields["name"],
                     email=fields["email"],
                     password_hash=password_hash,
-                    created_at=self._clock.now(),
+                    created_at=now,
                 )
             )
+            await queue_verification(uow, user, self._mail_policy, now)
+        return user
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,7 +186,8 @@ class ChangePassword:
     - the new password follows the policy, differs from the current one and is not known from
       a data breach;
     - every other session of the user is revoked; the caller's goes on with a fresh token
-      pair, and its previous refresh token stops working."""
+      pair, and its previous refresh token stops working;
+    - a "password changed" notice is queued with the change, in one transaction."""
 
     def __init__(
         self,
@@ -250,6 +260,7 @@ class ChangePassword:
                     raise NotAuthenticated("Session has ended")
                 await uow.users.set_password_hash(user.id, new_hash)
                 revoked = await uow.sessions.revoke_all_for_user(user.id, now, keep=session.id)
+                await uow.outbox.add(password_changed(user, now), now=now)
         self._security_log.record(
             SecurityEvent(
                 name="password_changed",

@@ -18,7 +18,7 @@ from application.ports import (
     UnitOfWorkFactory,
 )
 from application.throttling import PasswordAttempt, PasswordCheck
-from domain.errors import InvalidCredentials, NotAuthenticated, ValidationFailed
+from domain.errors import EmailNotVerified, InvalidCredentials, NotAuthenticated, ValidationFailed
 from domain.sessions import RefreshVerdict, Session, new_session_id, refresh_token_digest
 from domain.users import Email, Password, User, collect_field_errors
 
@@ -71,6 +71,8 @@ class Login:
     - every login starts a new session that stores only a digest of its refresh token, and
       hands the client a new device token;
     - a hash in an outdated algorithm or cost is replaced by a current one;
+    - with `require_verified_email`, an account whose address is not verified is refused
+      (403), and only once its password was right: a guesser cannot tell it apart;
     - when the password hashing queue is full it is refused first, before any lookup, so
       that shedding a flood of logins costs little."""
 
@@ -84,6 +86,7 @@ class Login:
         password_check: PasswordCheck,
         device_tokens: DeviceTokens,
         security_log: SecurityLog,
+        require_verified_email: bool,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -93,6 +96,7 @@ class Login:
         self._password_check = password_check
         self._device_tokens = device_tokens
         self._security_log = security_log
+        self._require_verified_email = require_verified_email
 
     async def __call__(self, command: LoginCommand) -> LoginResult:
         email = collect_field_errors({"email": lambda: Email.parse(command.email)})["email"]
@@ -118,6 +122,16 @@ class Login:
                 )
             )
             raise InvalidCredentials
+        if self._require_verified_email and not user.email_verified:
+            self._security_log.record(
+                SecurityEvent(
+                    name="login_refused",
+                    user_id=user.id,
+                    ip=command.ip,
+                    reason="email not verified",
+                )
+            )
+            raise EmailNotVerified
 
         upgraded_hash = None
         if self._hasher.needs_rehash(user.password_hash):

@@ -97,8 +97,18 @@ class PasswordCheck:
         await self._limiter.reset(key, limit=limit, window=window)
         return True
 
+    async def clear_failures(self, email: Email) -> None:
+        """Forgets the checks counted against `email` (a device's own allowance is left as it
+        is): a password reset proves the mailbox's owner, whom a stranger's guesses must not
+        keep out."""
+        await self._limiter.reset(
+            _email_key(email),
+            limit=self._policy.max_failures,
+            window=self._policy.failure_window,
+        )
+
     def _counted_under(self, attempt: PasswordAttempt) -> str:
-        email_key = f"password-failures:{attempt.email.value}"
+        email_key = _email_key(attempt.email)
         if attempt.device_token is None or attempt.user is None:
             return email_key
         device = self._device_tokens.read(attempt.device_token, self._clock.now())
@@ -108,6 +118,10 @@ class PasswordCheck:
         ):
             return email_key
         return f"{email_key}:device:{device.device_id}"
+
+
+def _email_key(email: Email) -> str:
+    return f"password-failures:{email.value}"
 
 
 class ThrottleClient:

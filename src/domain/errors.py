@@ -47,6 +47,13 @@ class InvalidCredentials(DomainError):
     default_message = "Invalid email or password"
 
 
+class EmailNotVerified(DomainError):
+    """The password was right, but the account's address is not verified yet and the service
+    requires it (REQUIRE_EMAIL_VERIFICATION)."""
+
+    default_message = "Email not verified"
+
+
 class NotAuthenticated(DomainError):
     """A missing, malformed, expired, wrongly signed or revoked token."""
 

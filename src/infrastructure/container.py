@@ -22,8 +22,17 @@ from application.accounts import (
     RegisterUser,
     UpdateProfile,
 )
+from application.addresses import (
+    ConfirmEmailChange,
+    RequestEmailChange,
+    ResendVerification,
+    VerifyEmail,
+)
 from application.authentication import Authenticate, Login, Logout, RefreshTokens, SessionPolicy
+from application.mail import MailLimit, MailPolicy
+from application.messages import Links
 from application.ports import Clock, Mailer, PasswordBreachCheck, RateLimiter
+from application.recovery import RequestPasswordReset, ResetPassword
 from application.sessions import ListSessions, PurgeExpiredSessions, RevokeSession
 from application.throttling import PasswordCheck, ThrottleClient, ThrottlePolicy
 from domain.users import BCRYPT_MAX_PASSWORD_BYTES, PasswordPolicy
@@ -52,6 +61,16 @@ def password_policy(settings: Settings) -> PasswordPolicy:
         min_length=settings.password_min_length,
         max_bytes=BCRYPT_MAX_PASSWORD_BYTES if settings.password_hasher == "bcrypt" else None,
         common_passwords=load_common_passwords(),
+    )
+
+
+def mail_policy(settings: Settings) -> MailPolicy:
+    return MailPolicy(
+        links=Links(app_url=settings.app_url),
+        password_reset_ttl=settings.password_reset_ttl,
+        verification_ttl=settings.email_verification_ttl,
+        mails_per_key=settings.password_reset_rate.requests,
+        mail_window=settings.password_reset_rate.period,
     )
 
 
@@ -150,6 +169,8 @@ class Adapters(containers.DeclarativeContainer):
         requests_per_client=settings.provided.auth_rate_limit.requests,
         client_window=settings.provided.auth_rate_limit.period,
     )
+    mail_policy = providers.Singleton(mail_policy, settings)
+    require_verified_email = settings.provided.require_email_verification
 
 
 class UseCases(containers.DeclarativeContainer):
@@ -166,6 +187,7 @@ class UseCases(containers.DeclarativeContainer):
         adapters.clock,
         adapters.security_log,
     )
+    mail_limit = providers.Singleton(MailLimit, adapters.rate_limiter, adapters.mail_policy)
     register_user = providers.Singleton(
         RegisterUser,
         adapters.uow,
@@ -173,6 +195,7 @@ class UseCases(containers.DeclarativeContainer):
         adapters.password_policy,
         adapters.clock,
         adapters.password_breach_check,
+        adapters.mail_policy,
     )
     login = providers.Singleton(
         Login,
@@ -184,6 +207,7 @@ class UseCases(containers.DeclarativeContainer):
         password_check,
         adapters.device_tokens,
         adapters.security_log,
+        adapters.require_verified_email,
     )
     refresh_tokens = providers.Singleton(
         RefreshTokens,
@@ -221,6 +245,42 @@ class UseCases(containers.DeclarativeContainer):
     throttle_client = providers.Singleton(
         ThrottleClient, adapters.rate_limiter, adapters.throttle_policy, adapters.security_log
     )
+    request_password_reset = providers.Singleton(
+        RequestPasswordReset,
+        adapters.uow,
+        adapters.clock,
+        adapters.mail_policy,
+        mail_limit,
+        adapters.security_log,
+    )
+    reset_password = providers.Singleton(
+        ResetPassword,
+        adapters.uow,
+        adapters.hasher,
+        adapters.password_policy,
+        adapters.clock,
+        password_check,
+        adapters.security_log,
+        adapters.password_breach_check,
+    )
+    verify_email = providers.Singleton(
+        VerifyEmail, adapters.uow, adapters.clock, adapters.security_log
+    )
+    resend_verification = providers.Singleton(
+        ResendVerification, adapters.uow, adapters.clock, adapters.mail_policy, mail_limit
+    )
+    request_email_change = providers.Singleton(
+        RequestEmailChange,
+        adapters.uow,
+        adapters.clock,
+        adapters.mail_policy,
+        mail_limit,
+        password_check,
+        adapters.security_log,
+    )
+    confirm_email_change = providers.Singleton(
+        ConfirmEmailChange, adapters.uow, adapters.clock, adapters.security_log
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -249,6 +309,12 @@ class Services:
     revoke_session: RevokeSession
     purge_expired_sessions: PurgeExpiredSessions
     throttle_client: ThrottleClient
+    request_password_reset: RequestPasswordReset
+    reset_password: ResetPassword
+    verify_email: VerifyEmail
+    resend_verification: ResendVerification
+    request_email_change: RequestEmailChange
+    confirm_email_change: ConfirmEmailChange
 
 
 async def provided(provider: "providers.Provider[T]") -> T:

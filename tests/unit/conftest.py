@@ -6,6 +6,8 @@ from dependency_injector import containers, providers
 
 from application.accounts import RegisterCommand
 from application.authentication import LoginCommand, LoginResult, SessionPolicy
+from application.mail import MailPolicy
+from application.messages import Links
 from application.throttling import ThrottlePolicy
 from domain.users import Email, PasswordPolicy, User
 from infrastructure.container import Services, UseCases, resolve
@@ -59,6 +61,15 @@ class FakeAdapters(containers.DeclarativeContainer):
         requests_per_client=100,
         client_window=timedelta(minutes=1),
     )
+    mail_policy = providers.Singleton(
+        MailPolicy,
+        links=Links(app_url="https://app.example.com"),
+        password_reset_ttl=timedelta(minutes=30),
+        verification_ttl=timedelta(hours=24),
+        mails_per_key=3,
+        mail_window=timedelta(hours=1),
+    )
+    require_verified_email = providers.Object(False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

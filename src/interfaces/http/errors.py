@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from domain.errors import (
     DomainError,
     EmailAlreadyRegistered,
+    EmailNotVerified,
     InvalidCredentials,
     NotAuthenticated,
     Overloaded,
@@ -27,6 +28,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     ValidationFailed: 400,
     InvalidCredentials: 401,
     NotAuthenticated: 401,
+    EmailNotVerified: 403,
     UserNotFound: 404,
     SessionNotFound: 404,
     EmailAlreadyRegistered: 409,
