@@ -18,6 +18,9 @@ VERIFY_EMAIL_PAGE = "verify-email"
 CONFIRM_EMAIL_CHANGE_PAGE = "confirm-email-change"
 
 
+UNITS = (("day", 86400), ("hour", 3600), ("minute", 60))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Links:
     """Where mailed links point: pages of the front end at `app_url`, which read the token from
@@ -165,12 +168,13 @@ def email_changed(user: User, old_email: Email, now: datetime) -> EmailMessage:
 
 
 def duration(delta: timedelta) -> str:
-    """`30 minutes`, `24 hours`, `2 days`: the largest unit that divides it exactly."""
+    """`30 minutes`, `1 hour`, `24 hours`, `7 days`: the largest unit that divides it exactly
+    (a single day reads as 24 hours, as people say of a deadline)."""
     seconds = int(delta.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
+    for unit, size in UNITS:
+        if seconds >= size and seconds % size == 0 and (unit, seconds) != ("day", 86400):
             count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
+            return f"{count} {unit}{'' if count == 1 else 's'}"
     return f"{seconds} seconds"
 
 

@@ -8,6 +8,7 @@ from application.accounts import RegisterCommand
 from application.authentication import LoginCommand, LoginResult, SessionPolicy
 from application.mail import MailPolicy
 from application.messages import Links
+from application.ports import EmailMessage
 from application.throttling import ThrottlePolicy
 from domain.users import Email, PasswordPolicy, User
 from infrastructure.container import Services, UseCases, resolve
@@ -89,6 +90,10 @@ class UseCasesOnFakes(Services):
     async def make_user(self, email: str = "ada@example.com", name: str = "Ada") -> User:
         return await self.register_user(RegisterCommand(name=name, email=email, password=PASSWORD))
 
+    def take_mails(self) -> list[EmailMessage]:
+        """The messages queued since the last call, oldest first, as a deliverer takes them."""
+        return [self.store.outbox.pop(key).message for key in sorted(self.store.outbox)]
+
     async def make_login(self, email: str = "ada@example.com") -> LoginResult:
         async with self.uow() as uow:
             known = await uow.users.get_by_email(Email.parse(email))
@@ -99,7 +104,11 @@ class UseCasesOnFakes(Services):
 
 @pytest.fixture
 async def use_cases() -> UseCasesOnFakes:
-    adapters = FakeAdapters()
+    return await use_cases_on(FakeAdapters())
+
+
+async def use_cases_on(adapters: FakeAdapters) -> UseCasesOnFakes:
+    """The use cases over `adapters`, for a test that overrides some of them first."""
     services = await resolve(UseCases(adapters=adapters))
     return UseCasesOnFakes(
         **{field.name: getattr(services, field.name) for field in fields(Services)},
