@@ -19,6 +19,7 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,7 +29,9 @@ import pytest
 from dependency_injector import providers
 from litestar import Litestar
 
+from application.ports import EmailMessage
 from infrastructure.container import Container
+from infrastructure.persistence.database import open_database
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
 from tests.databases import DATABASES, SQLITE_FILE, fresh_database, migrated, sqlite_url
@@ -37,7 +40,7 @@ BASE_URL = "https://testserver"
 PASSWORD = "correct horse battery staple"
 EMAIL = "ada@example.com"
 NAME = "Ada Lovelace"
-USER_FIELDS = {"id", "name", "email", "bio", "contact", "createdAt"}
+USER_FIELDS = {"id", "name", "email", "bio", "contact", "createdAt", "emailVerified"}
 ENVELOPE_FIELDS = {"statusCode", "data", "message", "success"}
 
 _PASSWORD_KEYS = ("password", "currentPassword", "newPassword")
@@ -200,6 +203,32 @@ async def make_client(database_url: str) -> AsyncIterator[ClientFactory]:
             )
 
         yield make
+
+
+class Mailbox:
+    """The outbox of the test's database, read as a deliverer would: `take()` hands over the
+    messages queued since the last call and deletes them."""
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+
+    async def take(self) -> list[EmailMessage]:
+        database = open_database(self._database_url)
+        try:
+            async with database.unit_of_work() as uow:
+                # Far enough ahead to be past any test clock's time.
+                later = datetime.now(UTC) + timedelta(days=3650)
+                claimed = await uow.outbox.claim(now=later, limit=1000, lease=timedelta(minutes=1))
+                for message in claimed:
+                    await uow.outbox.delivered(message)
+        finally:
+            await database.close()
+        return [message.message for message in claimed]
+
+
+@pytest.fixture
+def mailbox(database_url: str) -> Mailbox:
+    return Mailbox(database_url)
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
 """Controllers: request structs in, commands to the use cases, envelopes out. Nothing else."""
 
+import logging
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath
 
@@ -13,15 +15,22 @@ from application.accounts import (
     RegisterCommand,
     UpdateProfileCommand,
 )
+from application.addresses import (
+    ConfirmEmailChangeCommand,
+    RequestEmailChangeCommand,
+    ResendVerificationCommand,
+    VerifyEmailCommand,
+)
 from application.authentication import (
     LoginCommand,
     LogoutCommand,
     RefreshCommand,
 )
 from application.ports import TokenPair
+from application.recovery import ForgotPasswordCommand, RequestPasswordReset, ResetPasswordCommand
 from application.sessions import ListSessionsQuery, RevokeSessionCommand
 from domain.errors import NotAuthenticated
-from domain.users import UNSET, Unset
+from domain.users import UNSET, Email, Unset
 from interfaces.http.auth import access_token_of, device_token_of, refresh_token_of, user_agent
 from interfaces.http.guards import THROTTLED, client_ip
 from interfaces.http.openapi import (
@@ -33,18 +42,24 @@ from interfaces.http.openapi import (
     example_body,
 )
 from interfaces.http.schemas import (
+    ChangeEmailRequest,
     ChangePasswordRequest,
     Envelope,
+    ForgotPasswordRequest,
     LoginRequest,
     LoginView,
     RefreshRequest,
     RegisterRequest,
+    ResetPasswordRequest,
     SessionView,
+    TokenRequest,
     TokensView,
     UpdateProfileRequest,
     UserView,
 )
 from interfaces.http.wiring import Wiring, access_claims_of, authenticated, wiring
+
+logger = logging.getLogger("authsvc.http")
 
 NO_STORE = {"Cache-Control": "no-store"}
 # For reads of a user's own data: no cache between the service and the browser may keep them.
@@ -80,6 +95,33 @@ ChangePasswordBody = Annotated[
     example_body(
         "The current password and the new one",
         {"currentPassword": "analytical engine", "newPassword": "difference engine no. 2"},
+    ),
+]
+ForgotPasswordBody = Annotated[
+    ForgotPasswordRequest,
+    example_body("The account's email", {"email": "ada@example.com"}),
+]
+ResetPasswordBody = Annotated[
+    ResetPasswordRequest,
+    example_body(
+        "The token of the reset link, and the new password",
+        {
+            "token": "Q2hvb3NlIGEgbmV3IHBhc3N3b3JkIHdpdGhpbiAzMG0",
+            "newPassword": "difference engine no. 2",
+        },
+    ),
+]
+TokenBody = Annotated[
+    TokenRequest,
+    example_body(
+        "The token of the mailed link", {"token": "Q29uZmlybSB0aGlzIGFkZHJlc3MgaW4gMjQgaG91cnM"}
+    ),
+]
+ChangeEmailBody = Annotated[
+    ChangeEmailRequest,
+    example_body(
+        "The current password and the new address",
+        {"password": "analytical engine", "newEmail": "countess@example.com"},
     ),
 ]
 
@@ -304,6 +346,135 @@ class UserController(Controller):
             Envelope(200, None, "User logged out successfully"),
             cookies=wired.token_cookies.clear(),
         )
+
+    @post(
+        "/forgot-password",
+        status_code=202,
+        opt=THROTTLED,
+        responses=error_responses(400, 403, 413, 415, 429, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def forgot_password(
+        self, request: Request[Any, Any, Any], data: ForgotPasswordBody
+    ) -> Response[Envelope[None]]:
+        """The same answer, after the same work, for any valid address within its limits: the
+        account's lookup and writes run after the response is sent, so they cannot show in
+        its time."""
+        use_case = wiring(request).use_cases.request_password_reset
+        command = ForgotPasswordCommand(email=data.email, ip=client_ip(request))
+        email = await use_case.check(command)
+        return Response(
+            Envelope(202, None, "If an account has this email, a reset link is on its way"),
+            status_code=202,
+            background=BackgroundTask(_queue_reset, use_case, email, command.ip),
+        )
+
+    @post(
+        "/reset-password",
+        status_code=200,
+        opt=THROTTLED,
+        responses=error_responses(400, 403, 413, 415, 429, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def reset_password(
+        self, request: Request[Any, Any, Any], data: ResetPasswordBody
+    ) -> Response[Envelope[None]]:
+        wired = wiring(request)
+        await wired.use_cases.reset_password(
+            ResetPasswordCommand(
+                token=data.token, new_password=data.new_password, ip=client_ip(request)
+            )
+        )
+        # Every session has ended, this browser's too.
+        return Response(
+            Envelope(200, None, "Password reset; sign in with the new password"),
+            cookies=wired.token_cookies.clear(),
+        )
+
+    @post(
+        "/verify-email",
+        status_code=200,
+        responses=error_responses(400, 403, 413, 415, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def verify_email(
+        self, request: Request[Any, Any, Any], data: TokenBody
+    ) -> Response[Envelope[UserView]]:
+        user = await wiring(request).use_cases.verify_email(VerifyEmailCommand(token=data.token))
+        return Response(Envelope(200, UserView.of(user), "Email verified"), headers=NO_STORE)
+
+    @post(
+        "/resend-verification",
+        status_code=202,
+        opt=THROTTLED,
+        security=ACCESS_TOKEN,
+        responses=error_responses(401, 403, 404, 429, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def resend_verification(
+        self, request: Request[Any, Any, Any]
+    ) -> Response[Envelope[None]]:
+        """202 when a mail is queued; 200, and no mail, when the address is verified already."""
+        principal = await authenticated(request)
+        queued = await wiring(request).use_cases.resend_verification(
+            ResendVerificationCommand(user_id=principal.user.id)
+        )
+        if not queued:
+            return Response(Envelope(200, None, "Email already verified"), status_code=200)
+        return Response(Envelope(202, None, "Verification mail queued"), status_code=202)
+
+    @post(
+        "/change-email",
+        status_code=202,
+        opt=THROTTLED,
+        security=ACCESS_TOKEN,
+        responses=error_responses(400, 401, 403, 404, 409, 413, 415, 429, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def change_email(
+        self, request: Request[Any, Any, Any], data: ChangeEmailBody
+    ) -> Envelope[None]:
+        principal = await authenticated(request)
+        await wiring(request).use_cases.request_email_change(
+            RequestEmailChangeCommand(
+                user_id=principal.user.id,
+                password=data.password,
+                new_email=data.new_email,
+                session_id=principal.session_id,
+                ip=client_ip(request),
+                device_token=device_token_of(request),
+            )
+        )
+        return Envelope(202, None, "Confirmation mail sent to the new address")
+
+    @post(
+        "/confirm-email-change",
+        status_code=200,
+        responses=error_responses(400, 403, 409, 413, 415, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def confirm_email_change(
+        self, request: Request[Any, Any, Any], data: TokenBody
+    ) -> Response[Envelope[UserView]]:
+        wired = wiring(request)
+        user = await wired.use_cases.confirm_email_change(
+            ConfirmEmailChangeCommand(token=data.token, ip=client_ip(request))
+        )
+        # Every session has ended, this browser's too.
+        return Response(
+            Envelope(200, UserView.of(user), "Email changed; sign in with the new address"),
+            cookies=wired.token_cookies.clear(),
+            headers=NO_STORE,
+        )
+
+
+async def _queue_reset(use_case: RequestPasswordReset, email: Email, ip: str | None) -> None:
+    """Runs after the response: no client is left to tell of a failure, so it is logged (its
+    type only: a driver's message may carry the address)."""
+    try:
+        await use_case.queue(email, ip=ip)
+    except Exception as error:  # the last place anything can see it
+        logger.error("password reset mail not queued: %s", type(error).__name__)
 
 
 def _tokens_response(

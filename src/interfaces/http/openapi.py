@@ -60,9 +60,10 @@ _ERROR_DESCRIPTIONS = {
     400: "Invalid request: `errors` names every invalid field.",
     401: "Missing, wrong, expired or revoked credentials.",
     403: "Cross-site request refused: an `Origin` that is not allowed, or"
-    " `Sec-Fetch-Site: cross-site` without one.",
+    " `Sec-Fetch-Site: cross-site` without one. At login, also `Email not verified` when"
+    " REQUIRE_EMAIL_VERIFICATION is on and the password was right.",
     404: "Not found, or not the caller's.",
-    409: "Email already registered.",
+    409: "Email already registered (by another account).",
     413: "Body larger than 16 KiB.",
     415: "Body not sent as `Content-Type: application/json`.",
     429: "Too many attempts; `Retry-After` says when to try again.",

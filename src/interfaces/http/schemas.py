@@ -172,6 +172,26 @@ class ChangePasswordRequest(RequestBody, frozen=True):
     new_password: NewPassword
 
 
+class ForgotPasswordRequest(RequestBody, frozen=True):
+    email: EmailAddress
+
+
+class ResetPasswordRequest(RequestBody, frozen=True):
+    token: str
+    new_password: NewPassword
+
+
+class TokenRequest(RequestBody, frozen=True):
+    """The token of a mailed link, which the front end's page read from its query."""
+
+    token: str
+
+
+class ChangeEmailRequest(RequestBody, frozen=True):
+    password: str
+    new_email: EmailAddress
+
+
 class UpdateProfileRequest(RequestBody, frozen=True):
     min_fields: ClassVar[int] = 1
 
@@ -186,8 +206,16 @@ REQUEST_BODIES = (
     RefreshRequest,
     ChangePasswordRequest,
     UpdateProfileRequest,
+    ForgotPasswordRequest,
+    ResetPasswordRequest,
+    TokenRequest,
+    ChangeEmailRequest,
 )
-NEW_PASSWORDS = ((RegisterRequest, "password"), (ChangePasswordRequest, "newPassword"))
+NEW_PASSWORDS = (
+    (RegisterRequest, "password"),
+    (ChangePasswordRequest, "newPassword"),
+    (ResetPasswordRequest, "newPassword"),
+)
 """Where a new password is chosen: the document states the configured policy's lengths."""
 
 
@@ -198,6 +226,7 @@ class UserView(msgspec.Struct, rename="camel"):
     bio: str | None
     contact: str | None
     created_at: datetime
+    email_verified: bool
 
     @classmethod
     def of(cls, user: User) -> "UserView":
@@ -208,6 +237,7 @@ class UserView(msgspec.Struct, rename="camel"):
             bio=user.bio,
             contact=user.contact,
             created_at=user.created_at.replace(microsecond=0),
+            email_verified=user.email_verified,
         )
 
 
