@@ -70,7 +70,7 @@ async def test_every_request_body_has_an_example_that_the_api_accepts(
         if "requestBody" in operation
     }
 
-    assert len(bodies) == 6
+    assert len(bodies) == 11
     assert all(schema.get("examples") for schema in bodies.values())
     register_example = bodies[("post", "/users/register")]["examples"][0]
     assert (await client.post("/users/register", json=register_example)).status_code == 201
@@ -93,7 +93,7 @@ def string_schema(schema: dict[str, Any]) -> dict[str, Any]:
 async def test_every_request_body_refuses_unknown_fields(client: httpx.AsyncClient) -> None:
     schemas = await request_body_schemas(client)
 
-    assert len(schemas) == 5
+    assert len(schemas) == 9
     assert all(schema["additionalProperties"] is False for schema in schemas.values())
     assert schemas["UpdateProfileRequest"]["minProperties"] == 1
 
@@ -127,7 +127,11 @@ async def test_new_passwords_are_documented_with_the_configured_policy(
     client = await make_client(**env)
     schemas = await request_body_schemas(client)
 
-    for body, field in [("RegisterRequest", "password"), ("ChangePasswordRequest", "newPassword")]:
+    for body, field in [
+        ("RegisterRequest", "password"),
+        ("ChangePasswordRequest", "newPassword"),
+        ("ResetPasswordRequest", "newPassword"),
+    ]:
         password = schemas[body]["properties"][field]
         assert password["minLength"] == int(env["PASSWORD_MIN_LENGTH"])
         assert password["maxLength"] == max_length
