@@ -7,6 +7,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import CacheControlHeader
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from application.accounts import (
@@ -408,7 +409,15 @@ class UserController(Controller):
         status_code=202,
         opt=THROTTLED,
         security=ACCESS_TOKEN,
-        responses=error_responses(401, 403, 404, 429, 503),
+        response_description="Verification mail queued",
+        responses={
+            200: ResponseSpec(
+                data_container=Envelope[None],
+                generate_examples=False,
+                description="Email already verified: no mail sent",
+            ),
+            **error_responses(401, 403, 404, 429, 503),
+        },
         operation_class=DocumentedOperation,
     )
     async def resend_verification(
