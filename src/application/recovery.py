@@ -16,7 +16,7 @@ from application.ports import (
 )
 from application.throttling import PasswordCheck
 from domain.email_tokens import EmailTokenPurpose
-from domain.users import Email, PasswordPolicy, collect_field_errors
+from domain.users import Email, PasswordPolicy, User, collect_field_errors
 
 RESET = EmailTokenPurpose.PASSWORD_RESET
 
@@ -27,16 +27,27 @@ class ForgotPasswordCommand:
     ip: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingReset:
+    """A reset asked for and admitted, its mail still to be queued."""
+
+    user: User | None
+    """The account of the email, or None: then nothing is written."""
+    ip: str | None = None
+
+
 class RequestPasswordReset:
     """- the caller learns nothing of whether the email has an account: the same answer
-      either way, and `check`, all a caller must wait for, does the same work for both;
+      either way, and `check`, all a caller must wait for, makes the same steps for both
+      (the lookup by email is one indexed read, hit or miss);
     - reset mails are limited per address, known or not (PASSWORD_RESET_RATE);
     - an unknown email writes nothing; a known one gets a new token, which supersedes its
       older ones, and the mail carrying it, in one transaction. Nothing waits on SMTP: the
       outbox delivers it.
 
     A worker calls it whole; the HTTP handler answers after `check` and runs `queue` after
-    the response is sent, so the account's writes cannot show in the response time."""
+    the response is sent, so the account's writes cannot show in the response time, while an
+    unreachable database still answers 503."""
 
     def __init__(
         self,
@@ -53,36 +64,36 @@ class RequestPasswordReset:
         self._security_log = security_log
 
     async def __call__(self, command: ForgotPasswordCommand) -> None:
-        await self.queue(await self.check(command), ip=command.ip)
+        await self.queue(await self.check(command))
 
-    async def check(self, command: ForgotPasswordCommand) -> Email:
-        """The email, valid and within its limit; the same steps whether it is known or not."""
+    async def check(self, command: ForgotPasswordCommand) -> PendingReset:
+        """The email valid, within its limit, and looked up."""
         email: Email = collect_field_errors({"email": lambda: Email.parse(command.email)})["email"]
         await self._mail_limit.count(f"password-reset:{email.value}")
-        return email
-
-    async def queue(self, email: Email, *, ip: str | None = None) -> None:
-        """The reset mail for `email`'s account, if there is one."""
         async with self._uow() as uow:
             user = await uow.users.get_by_email(email)
-            if user is not None:
-                now = self._clock.now()
-                ttl = self._policy.password_reset_ttl
-                async with uow.transaction():
-                    await queue_token_mail(
-                        uow,
-                        purpose=RESET,
-                        user=user,
-                        email=user.email,
-                        now=now,
-                        ttl=ttl,
-                        message=lambda token: password_reset(user, token, self._policy.links, ttl),
-                    )
+        return PendingReset(user=user, ip=command.ip)
+
+    async def queue(self, pending: PendingReset) -> None:
+        """The reset mail for the account, if there is one."""
+        user = pending.user
+        if user is not None:
+            now, ttl = self._clock.now(), self._policy.password_reset_ttl
+            async with self._uow() as uow, uow.transaction():
+                await queue_token_mail(
+                    uow,
+                    purpose=RESET,
+                    user=user,
+                    email=user.email,
+                    now=now,
+                    ttl=ttl,
+                    message=lambda token: password_reset(user, token, self._policy.links, ttl),
+                )
         self._security_log.record(
             SecurityEvent(
                 name="password_reset_requested",
                 user_id=None if user is None else user.id,
-                ip=ip,
+                ip=pending.ip,
                 reason="unknown email; nothing sent" if user is None else None,
             )
         )

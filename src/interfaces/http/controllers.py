@@ -28,10 +28,15 @@ from application.authentication import (
     RefreshCommand,
 )
 from application.ports import TokenPair
-from application.recovery import ForgotPasswordCommand, RequestPasswordReset, ResetPasswordCommand
+from application.recovery import (
+    ForgotPasswordCommand,
+    PendingReset,
+    RequestPasswordReset,
+    ResetPasswordCommand,
+)
 from application.sessions import ListSessionsQuery, RevokeSessionCommand
 from domain.errors import NotAuthenticated
-from domain.users import UNSET, Email, Unset
+from domain.users import UNSET, Unset
 from interfaces.http.auth import access_token_of, device_token_of, refresh_token_of, user_agent
 from interfaces.http.guards import THROTTLED, client_ip
 from interfaces.http.openapi import (
@@ -358,16 +363,16 @@ class UserController(Controller):
     async def forgot_password(
         self, request: Request[Any, Any, Any], data: ForgotPasswordBody
     ) -> Response[Envelope[None]]:
-        """The same answer, after the same work, for any valid address within its limits: the
-        account's lookup and writes run after the response is sent, so they cannot show in
-        its time."""
+        """The same answer, after the same steps, for any valid address within its limits: the
+        account's writes run after the response is sent, so they cannot show in its time."""
         use_case = wiring(request).use_cases.request_password_reset
-        command = ForgotPasswordCommand(email=data.email, ip=client_ip(request))
-        email = await use_case.check(command)
+        pending = await use_case.check(
+            ForgotPasswordCommand(email=data.email, ip=client_ip(request))
+        )
         return Response(
             Envelope(202, None, "If an account has this email, a reset link is on its way"),
             status_code=202,
-            background=BackgroundTask(_queue_reset, use_case, email, command.ip),
+            background=BackgroundTask(_queue_reset, use_case, pending),
         )
 
     @post(
@@ -477,11 +482,11 @@ class UserController(Controller):
         )
 
 
-async def _queue_reset(use_case: RequestPasswordReset, email: Email, ip: str | None) -> None:
+async def _queue_reset(use_case: RequestPasswordReset, pending: PendingReset) -> None:
     """Runs after the response: no client is left to tell of a failure, so it is logged (its
     type only: a driver's message may carry the address)."""
     try:
-        await use_case.queue(email, ip=ip)
+        await use_case.queue(pending)
     except Exception as error:  # the last place anything can see it
         logger.error("password reset mail not queued: %s", type(error).__name__)
 
