@@ -2,9 +2,9 @@
 has not.
 
 Both must get the same status, the same body and the same time, or the endpoint tells an
-attacker which emails have an account. The service answers once the address is valid and
-within its limits, and looks the account up (and, for a known one, writes the token and its
-mail) after the response is sent. The machine this runs on may be shared and noisy, so the
+attacker which emails have an account. The service answers once the address is valid, within
+its limits and looked up (one indexed read, hit or miss), and writes a known one's token and
+mail after the response is sent. The machine this runs on may be shared and noisy, so the
 two kinds are interleaved in a random order within each round and compared by their medians.
 Each request goes on a connection of its own, opened before the clock starts, so the work a
 known email leaves behind falls on whichever request comes next, of either kind.
