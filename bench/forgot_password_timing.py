@@ -66,7 +66,7 @@ def main() -> int:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--samples", type=int, default=200, help=f"per kind (default 200, at least {MIN_SAMPLES})"
+        "--samples", type=int, default=400, help=f"per kind (default 400, at least {MIN_SAMPLES})"
     )
     arguments = parser.parse_args()
     if arguments.samples < MIN_SAMPLES:
