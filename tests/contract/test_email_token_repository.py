@@ -219,3 +219,23 @@ async def test_concurrent_adds_for_one_user_all_succeed_and_leave_one_token(
 
     left = [stored for token, stored in issued if await found(uow_factory, token) is not None]
     assert len(left) == 1
+
+
+@pytest.mark.parametrize("round_", range(3))
+async def test_concurrent_first_adds_for_different_users_all_succeed(
+    uow_factory: UnitOfWorkFactory, add_user: AddUser, round_: int
+) -> None:
+    """New users have no tokens yet: superseding nothing must lock no range that another
+    user's first token goes into (on MySQL, gap locks there deadlocked registrations)."""
+    users = [await add_user(email=f"user{n}@example.com") for n in range(CONCURRENT_USES)]
+    issued = [issue(user) for user in users]
+    all_inside = asyncio.Barrier(CONCURRENT_USES)
+
+    async def request(stored: EmailToken) -> None:
+        async with uow_factory() as uow, uow.transaction():
+            await all_inside.wait()
+            await uow.email_tokens.add(stored)
+
+    await asyncio.gather(*(request(stored) for _, stored in issued))
+
+    assert [await found(uow_factory, token) for token, _ in issued] == [s for _, s in issued]

@@ -419,13 +419,17 @@ class SqlEmailTokenRepository(EmailTokenRepository):
 
     async def add(self, token: EmailToken) -> None:
         """Raises UserNotFound if the user is gone. Inside a transaction, the user's row stays
-        locked until it ends, so concurrent adds for one user wait for each other."""
-        if await self._unit.fetch_one(statements.LOCK_USER, {"user_id": token.user_id}) is None:
+        locked until it ends, so concurrent adds for one user wait for each other, and the
+        tokens read here are all there are."""
+        locked = await self._unit.write(statements.LOCK_USER, {"user_id": token.user_id})
+        if locked.rowcount != 1:
             raise UserNotFound
-        await self._unit.write(
-            statements.DELETE_USERS_EMAIL_TOKENS,
+        superseded = await self._unit.fetch_all(
+            statements.SELECT_USERS_EMAIL_TOKEN_DIGESTS,
             {"user_id": token.user_id, "purpose": token.purpose.value},
         )
+        for row in superseded:
+            await self._unit.write(statements.DELETE_EMAIL_TOKEN, {"digest": row[0]})
         await self._unit.write(
             statements.INSERT_EMAIL_TOKEN, email_token_row(token), refusals=USER_GONE
         )

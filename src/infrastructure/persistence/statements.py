@@ -154,17 +154,22 @@ LIST_ACTIVE_SESSIONS: Final = (
 )
 PURGE_SESSIONS: Final = delete(sessions).where(~SESSION_IS_ACTIVE)
 
-LOCK_USER: Final = select(users.c.id).where(users.c.id == bindparam("user_id")).with_for_update()
-"""On MySQL, makes the transactions that write a user's tokens wait for each other: without it,
-two supersedes (DELETE, then INSERT) take gap locks that deadlock each other."""
+LOCK_USER: Final = update(users).where(users.c.id == bindparam("user_id")).values(id=users.c.id)
+"""Changes nothing, but locks the user's row until the transaction ends, so that transactions
+writing one user's tokens take turns: a write, as SQLite takes its lock (and starts the
+transaction) only at the first write, and MySQL locks the row as SELECT ... FOR UPDATE would.
+It matches one row while the user exists."""
 INSERT_EMAIL_TOKEN: Final = insert(email_tokens).values(
     {column: bindparam(column.name) for column in email_tokens.c}
 )
-DELETE_USERS_EMAIL_TOKENS: Final = delete(email_tokens).where(
+SELECT_USERS_EMAIL_TOKEN_DIGESTS: Final = select(email_tokens.c.digest).where(
     email_tokens.c.user_id == bindparam("user_id"),
     email_tokens.c.purpose == bindparam("purpose"),
 )
-"""The tokens a newer one of their purpose supersedes."""
+"""The tokens a newer one of their purpose supersedes. Read without a lock and deleted by
+digest (DELETE_EMAIL_TOKEN): on MySQL a DELETE by user and purpose would lock the index gap
+where a new user's tokens go, and two registrations at once then deadlock on their INSERTs."""
+DELETE_EMAIL_TOKEN: Final = delete(email_tokens).where(email_tokens.c.digest == bindparam("digest"))
 _EMAIL_TOKEN_IS_USABLE: Final = (
     (email_tokens.c.digest == bindparam("digest"))
     & (email_tokens.c.purpose == bindparam("purpose"))
@@ -254,7 +259,8 @@ STATEMENTS: Final[tuple[Statement, ...]] = (
     PURGE_SESSIONS,
     LOCK_USER,
     INSERT_EMAIL_TOKEN,
-    DELETE_USERS_EMAIL_TOKENS,
+    SELECT_USERS_EMAIL_TOKEN_DIGESTS,
+    DELETE_EMAIL_TOKEN,
     SELECT_EMAIL_TOKEN,
     CONSUME_EMAIL_TOKEN,
     INSERT_MESSAGE,
