@@ -1,5 +1,6 @@
 """`authsvc db upgrade` and `authsvc serve` as an operator runs them on the embedded default."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -54,6 +55,30 @@ async def test_serve_answers_the_api_on_the_embedded_database(tmp_path: Path) ->
             "message": "Ready",
             "success": True,
         }
+
+
+async def test_serve_writes_one_json_access_line_per_request_by_the_time_it_stops(
+    tmp_path: Path,
+) -> None:
+    env = without_secrets(environment(LOG_LEVEL="INFO", LOG_FORMAT="json"))
+    await run_authsvc("db", "upgrade", env=env, cwd=tmp_path)
+    async with serving(env, tmp_path) as server, server.client() as http:
+        for number in range(50):
+            response = await http.get(
+                f"/nowhere?token=secret-{number}", headers={"X-Request-ID": f"req-{number}"}
+            )
+            assert response.status_code == 404
+        await server.stop()
+
+    lines = server.log_path.read_text().splitlines()
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    access = [entry for entry in entries if entry["logger"] == "authsvc.access"]
+    nowhere = [entry for entry in access if entry["path"] == "/nowhere"]
+    assert [entry["request_id"] for entry in nowhere] == [f"req-{number}" for number in range(50)]
+    assert {(entry["method"], entry["status"], entry["level"]) for entry in nowhere} == {
+        ("GET", 404, "info")
+    }
+    assert "secret-" not in "\n".join(lines)
 
 
 async def test_a_server_worker_keeps_start_up_objects_out_of_garbage_collection(

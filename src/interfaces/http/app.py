@@ -11,7 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
 from infrastructure.container import Container, provided, running
-from infrastructure.logs import configure_logging
+from infrastructure.logs import configure_logging, flush_logs
 from infrastructure.settings import Settings
 from interfaces.http.access_log import access_log_middleware
 from interfaces.http.auth import TokenCookies
@@ -58,6 +58,9 @@ def create_app(container: Container) -> Litestar:
                 tokens_in_body=settings.tokens_in_body,
             )
             yield
+        # A server worker forked by multiprocessing ends without running atexit: the lines
+        # still queued are written now.
+        flush_logs()
 
     app = Litestar(
         route_handlers=[UserController, HealthController],
