@@ -6,7 +6,8 @@
 #   bench/compare.sh
 #
 # Environment (defaults): ROUNDS=5 RESULTS_DIR=/tmp/authsvc-bench/<timestamp>, PEERS and
-# PEERS_COPY (see peers.sh), and the harness's knobs (DURATION=10 CONNS=32 ...), passed on.
+# PEERS_COPY (see peers.sh), WORKERS and BENCH_LOG_LEVEL (see run_authsvc.sh), and the
+# harness's knobs (DURATION=10 CONNS=32 ...), passed on.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -48,8 +49,21 @@ bcrypt_timings
 export RESULTS="$RESULTS_DIR/compare.jsonl" LOGDIR="$RESULTS_DIR/logs"
 SCENARIOS="profile login register patch mixed" \
   in_group "$HARNESS/compare.sh" "$ROUNDS" "$NODE" "$AUTHSVC" "$FASTAPI" > /dev/null
-# fastapi-users has no refresh route.
-SCENARIOS=refresh in_group "$HARNESS/compare.sh" "$ROUNDS" "$NODE" "$AUTHSVC" > /dev/null
+# Refresh, against node-seed only (fastapi-users has no refresh route). Its target is a ratio to
+# authsvc's own profile, so each round also reads authsvc's profile right after its refresh
+# run (into refresh-profile.jsonl), and the per-round ratios pair runs made back to back.
+# The seeds are those of the run above: their access tokens last a day.
+SEEDS="$HARNESS/results/seeds"
+run_one() { # url dialect scenario label round
+  in_group "$HARNESS/bench.sh" run "$1" "$2" "$3" "$SEEDS-$4.tsv" "$4" "$5" > "$RESULTS_DIR/last-run.json"
+  jq -r '"\(.scenario) r\(.round) \(.label): \(.ok_rps) ok/s, p99 \(.p99_ms) ms, \(.server_cpu_ms_per_ok) ms CPU per 2xx"' \
+    "$RESULTS_DIR/last-run.json" >&2
+}
+for ((round = 1; round <= ROUNDS; round++)); do
+  run_one http://127.0.0.1:8001 node-seed refresh node-seed "$round"
+  run_one http://127.0.0.1:8000 authsvc refresh authsvc "$round"
+  RESULTS="$RESULTS_DIR/refresh-profile.jsonl" run_one http://127.0.0.1:8000 authsvc profile authsvc "$round"
+done
 bcrypt_timings
 uptime >> "$RESULTS_DIR/machine-compare.txt"
 
@@ -58,7 +72,7 @@ uptime >> "$RESULTS_DIR/machine-compare.txt"
   echo
   python3 "$HARNESS/summarize.py" --ref node-seed "$RESULTS"
   echo
-  python3 "$HERE/targets.py" "$RESULTS" "$RESULTS_DIR/bcrypt.jsonl"
+  python3 "$HERE/targets.py" "$RESULTS" "$RESULTS_DIR/refresh-profile.jsonl" "$RESULTS_DIR/bcrypt.jsonl"
 } > "$RESULTS_DIR/compare.md"
 cat "$RESULTS_DIR/compare.md"
 echo "results in $RESULTS_DIR" >&2

@@ -8,28 +8,40 @@
 #   peers.sh stop
 #
 # Environment (defaults): PEERS=/work/shared/peers PEERS_COPY=/tmp/peers
-# (PEERS_COPY=$PEERS runs the harness in place, for a PEERS that may be written to)
+# (PEERS_COPY=$PEERS runs the harness in place, for a PEERS that may be written to: it is
+# patched there)
 set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=${PEERS:-/work/shared/peers}
 [[ -x $SRC/bench/bench.sh ]] || { echo "peers.sh: no harness in $SRC (set PEERS)" >&2; exit 2; }
 
 # The harness writes results, seeds, pid files and installs beside itself, so it runs in a
 # copy: PEERS is shared and read-only, and its mode bits do not stop root, so they are not
-# asked. An existing copy is kept (its node_modules and venv took minutes to install); only
-# the harness's own files are refreshed when they differ from PEERS.
+# asked. An existing copy is kept (its node_modules and venv took minutes to install); the
+# anchors' files are refreshed when they differ from PEERS, and the harness's own files are
+# copied afresh every time, then patched with peers-harness.patch (the server's CPU time per
+# answered request, over all its workers; see bench/README.md).
 dir() {
   local dest tool
   # The harness and the scripts around it fail late and quietly without these: say so first.
-  for tool in wrk jq curl ss node mariadb; do
+  for tool in wrk jq curl ss node mariadb patch; do
     command -v "$tool" > /dev/null || { echo "peers.sh: $tool is needed (see bench/README.md)" >&2; exit 2; }
   done
   dest=$(realpath -m "${PEERS_COPY:-/tmp/peers}")
-  if [[ $dest != "$(realpath "$SRC")" ]] && ! diff -rq -x node_modules -x .venv -x .run -x results -x .env \
-      -x __pycache__ "$SRC" "$dest" > /dev/null 2>&1; then
-    mkdir -p "$dest"
-    cp -rT "$SRC" "$dest"
-    chmod -R u+w "$dest/bench" "$dest/anchors"
-    echo "peers.sh: harness copied from $SRC to $dest" >&2
+  if [[ $dest != "$(realpath "$SRC")" ]]; then
+    if ! diff -rq -x node_modules -x .venv -x .run -x results -x .env -x __pycache__ \
+        "$SRC/anchors" "$dest/anchors" > /dev/null 2>&1; then
+      mkdir -p "$dest"
+      cp -rT "$SRC/anchors" "$dest/anchors"
+      chmod -R u+w "$dest/anchors"
+      echo "peers.sh: anchors copied from $SRC to $dest" >&2
+    fi
+    mkdir -p "$dest/bench"
+    cp -rT "$SRC/bench" "$dest/bench"
+    chmod -R u+w "$dest/bench"
+    patch -s -p1 -d "$dest" < "$HERE/peers-harness.patch"
+  elif ! patch -s -R --dry-run -p1 -d "$dest" < "$HERE/peers-harness.patch" > /dev/null 2>&1; then
+    patch -s -p1 -d "$dest" < "$HERE/peers-harness.patch" # in place, once
   fi
   if [[ ! -d $dest/anchors/node-seed/node_modules || ! -x $dest/anchors/fastapi-users/.venv/bin/python ]]; then
     echo "peers.sh: setting the anchors up (log: $dest/setup.log)" >&2

@@ -3,13 +3,15 @@
 #
 #   run_authsvc.sh start [--reset]   create BENCH_DB (--reset drops it first), migrate, serve
 #   run_authsvc.sh stop | status
-#   run_authsvc.sh worker-pid        the granian worker: the process that serves the requests
+#   run_authsvc.sh worker-pid        the granian workers: the processes that serve the requests
 #
 # Environment (defaults): PORT=8000 BENCH_DB=authsvc_bench MYSQL_HOST=127.0.0.1 MYSQL_PORT=3306
 #   MYSQL_USER=root MYSQL_PASSWORD= BENCH_STATE=/tmp/authsvc-bench (pid and log files)
 #   SERVE_MYSQL_PORT=$MYSQL_PORT (the port authsvc itself connects to; growth.py puts a
 #   statement recorder there) BENCH_LOG_LEVEL=INFO (the default: one access line per request,
-#   as users run the service; WARNING measures it without the access log)
+#   as users run the service; WARNING measures it without the access log) WORKERS=1
+#   BENCH_HASH_QUEUE_LIMIT= (HASH_QUEUE_LIMIT; unset: the service's default, 4 per CPU, under
+#   which most of a 32-connection login flood is answered 503, as it would be in production)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -42,6 +44,7 @@ BENCH_ENV=(
   ACCESS_TOKEN_EXPIRY=1d
   AUTH_RATE_LIMIT=1000000000/minute LOGIN_MAX_FAILURES=1000000
   TOKENS_IN_BODY=true LOG_LEVEL="${BENCH_LOG_LEVEL:-INFO}" LOG_FORMAT=json
+  ${BENCH_HASH_QUEUE_LIMIT:+HASH_QUEUE_LIMIT=$BENCH_HASH_QUEUE_LIMIT}
 )
 # ACCESS_TOKEN_EXPIRY=1d as node-seed's: compare.sh seeds its tokens once and uses them for
 # half an hour. The harness logs the same 32 users in thousands of times a minute from one IP,
@@ -62,7 +65,7 @@ start() {
   # reaches the calling script (whose trap stops it) rather than the server directly. A
   # simple command, so $! is the server itself (env and setsid exec, they do not fork).
   env -i "${BENCH_ENV[@]}" setsid "$ROOT/.venv/bin/authsvc" serve --host 127.0.0.1 --port "$PORT" \
-    --workers 1 >> "$LOG" 2>&1 &
+    --workers "${WORKERS:-1}" >> "$LOG" 2>&1 &
   echo $! > "$PIDFILE"
   for _ in $(seq 1 150); do
     if curl -sf -o /dev/null "http://127.0.0.1:$PORT/health/ready"; then
@@ -93,6 +96,6 @@ case ${1:-} in
   start) start "${2:-}" ;;
   stop) stop ;;
   status) if pid=$(running_pid); then echo "authsvc running on :$PORT (pid $pid)"; else echo "authsvc stopped on :$PORT"; fi ;;
-  worker-pid) pid=$(running_pid) && pgrep -P "$pid" | head -1 ;;
-  *) sed -n '2,11p' "$0"; exit 2 ;;
+  worker-pid) pid=$(running_pid) && pgrep -P "$pid" ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac
