@@ -8,6 +8,7 @@ request (the access log) may shape it itself and hand it to `direct_output`, ski
 import atexit
 import json
 import logging
+import os
 import queue
 import sys
 import threading
@@ -72,8 +73,14 @@ class LineWriter:
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
+        self.start()
+
+    def start(self) -> None:
+        """A fresh queue and thread (again in a forked child, which has a copy of the queue
+        but no thread: the parent wrote what was queued before the fork)."""
         self._lines: queue.SimpleQueue[str | threading.Event] = queue.SimpleQueue()
-        threading.Thread(target=self._run, name="log-writer", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
 
     def write(self, line: str) -> None:
         self._lines.put(line)
@@ -208,3 +215,14 @@ def flush_logs() -> None:
     """Waits until every line logged so far is written (a server worker's last act)."""
     if _installed is not None:
         _installed.handler.writer.flush()
+
+
+def _restart_writer() -> None:
+    if _installed is not None:
+        _installed.handler.writer.start()
+
+
+# The server forks its workers after logging is configured. Before a fork, the queue is
+# written out (a child forked while the writer held the stream's lock would inherit it held);
+# after it, the child gets a writer thread of its own.
+os.register_at_fork(before=flush_logs, after_in_child=_restart_writer)

@@ -4,8 +4,10 @@ it replaced: the same line, and every line written, in order, off the caller's t
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +161,27 @@ def test_a_writer_writes_every_line_in_order_by_the_time_flush_returns() -> None
     writer.flush()
 
     assert stream.getvalue().splitlines() == [str(number) for number in range(1000)]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_forked_child_writes_its_own_lines_and_none_of_its_parents_twice(
+    tmp_path: Path,
+) -> None:
+    with (tmp_path / "log").open("w+") as stream:
+        configure_logging("INFO", "console", stream)
+        logging.getLogger("authsvc.test").warning("before the fork")
+
+        child = os.fork()
+        if child == 0:  # the server's worker, forked once logging is configured
+            logging.getLogger("authsvc.test").warning("in the child")
+            flush_logs()
+            os._exit(0)
+        os.waitpid(child, 0)
+        flush_logs()
+
+        stream.seek(0)
+        lines = stream.read().splitlines()
+    assert [line.rsplit(" ", 3)[-3:] for line in lines] == [
+        ["before", "the", "fork"],
+        ["in", "the", "child"],
+    ]
