@@ -5,13 +5,15 @@
 #
 #   bench/compare.sh
 #
-# Environment (defaults): ROUNDS=5 RESULTS_DIR=/tmp/authsvc-bench/<timestamp>, PEERS and
+# Environment (defaults): ROUNDS=5 SCENARIOS="profile login register patch mixed refresh"
+# RESULTS_DIR=/tmp/authsvc-bench/<timestamp>, PEERS and
 # PEERS_COPY (see peers.sh), WORKERS and BENCH_LOG_LEVEL (see run_authsvc.sh), and the
 # harness's knobs (DURATION=10 CONNS=32 ...), passed on.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 ROUNDS=${ROUNDS:-5}
+SCENARIOS=${SCENARIOS:-profile login register patch mixed refresh}
 export RESULTS_DIR=${RESULTS_DIR:-/tmp/authsvc-bench/$(date +%Y%m%dT%H%M%S)}
 mkdir -p "$RESULTS_DIR"
 HARNESS=$("$HERE/peers.sh" dir)
@@ -47,23 +49,31 @@ AUTHSVC_UP=1
 "$HERE/machine.sh" > "$RESULTS_DIR/machine-compare.txt"
 bcrypt_timings
 export RESULTS="$RESULTS_DIR/compare.jsonl" LOGDIR="$RESULTS_DIR/logs"
-SCENARIOS="profile login register patch mixed" \
-  in_group "$HARNESS/compare.sh" "$ROUNDS" "$NODE" "$AUTHSVC" "$FASTAPI" > /dev/null
+THREE_WAY=$(tr ' ' '\n' <<< "$SCENARIOS" | grep -vx refresh | xargs || true)
+if [[ -n $THREE_WAY ]]; then
+  SCENARIOS=$THREE_WAY in_group "$HARNESS/compare.sh" "$ROUNDS" "$NODE" "$AUTHSVC" "$FASTAPI" > /dev/null
+fi
 # Refresh, against node-seed only (fastapi-users has no refresh route). Its target is a ratio to
 # authsvc's own profile, so each round also reads authsvc's profile right after its refresh
 # run (into refresh-profile.jsonl), and the per-round ratios pair runs made back to back.
-# The seeds are those of the run above: their access tokens last a day.
+# The seeds are those of the run above (their access tokens last a day), or new ones.
 SEEDS="$HARNESS/results/seeds"
 run_one() { # url dialect scenario label round
   in_group "$HARNESS/bench.sh" run "$1" "$2" "$3" "$SEEDS-$4.tsv" "$4" "$5" > "$RESULTS_DIR/last-run.json"
   jq -r '"\(.scenario) r\(.round) \(.label): \(.ok_rps) ok/s, p99 \(.p99_ms) ms, \(.server_cpu_ms_per_ok) ms CPU per 2xx"' \
     "$RESULTS_DIR/last-run.json" >&2
 }
-for ((round = 1; round <= ROUNDS; round++)); do
-  run_one http://127.0.0.1:8001 node-seed refresh node-seed "$round"
-  run_one http://127.0.0.1:8000 authsvc refresh authsvc "$round"
-  RESULTS="$RESULTS_DIR/refresh-profile.jsonl" run_one http://127.0.0.1:8000 authsvc profile authsvc "$round"
-done
+if [[ " $SCENARIOS " == *" refresh "* ]]; then
+  if [[ -z $THREE_WAY ]]; then
+    in_group "$HARNESS/bench.sh" seed http://127.0.0.1:8001 node-seed "$SEEDS-node-seed.tsv"
+    in_group "$HARNESS/bench.sh" seed http://127.0.0.1:8000 authsvc "$SEEDS-authsvc.tsv"
+  fi
+  for ((round = 1; round <= ROUNDS; round++)); do
+    run_one http://127.0.0.1:8001 node-seed refresh node-seed "$round"
+    run_one http://127.0.0.1:8000 authsvc refresh authsvc "$round"
+    RESULTS="$RESULTS_DIR/refresh-profile.jsonl" run_one http://127.0.0.1:8000 authsvc profile authsvc "$round"
+  done
+fi
 bcrypt_timings
 uptime >> "$RESULTS_DIR/machine-compare.txt"
 
