@@ -8,6 +8,7 @@ from application.ports import (
     AccessClaims,
     Clock,
     DeviceTokens,
+    MfaTokens,
     PasswordHasher,
     RefreshClaims,
     SecurityEvent,
@@ -19,7 +20,14 @@ from application.ports import (
 )
 from application.throttling import PasswordAttempt, PasswordCheck
 from domain.errors import EmailNotVerified, InvalidCredentials, NotAuthenticated, ValidationFailed
-from domain.sessions import RefreshVerdict, Session, new_session_id, refresh_token_digest
+from domain.second_factor import MFA_CHALLENGE_TTL, MfaChallenge
+from domain.sessions import (
+    AMR_PASSWORD,
+    RefreshVerdict,
+    Session,
+    new_session_id,
+    refresh_token_digest,
+)
 from domain.users import Email, Password, User, collect_field_errors
 
 
@@ -65,11 +73,76 @@ class LoginResult:
         return f"LoginResult(user={self.user!r}, session_id={self.session_id!r}, ...)"
 
 
+class StartSession:
+    """Ends a login that is complete: a new session that stores only a digest of its refresh
+    token, started only while the user's password hash is still the one verified (the write
+    checks), and a new device token for the client."""
+
+    def __init__(
+        self,
+        issuer: TokenIssuer,
+        policy: SessionPolicy,
+        device_tokens: DeviceTokens,
+    ) -> None:
+        self._issuer = issuer
+        self._policy = policy
+        self._device_tokens = device_tokens
+
+    async def __call__(
+        self,
+        uow: UnitOfWork,
+        user: User,
+        *,
+        now: datetime,
+        amr: str,
+        user_agent: str | None,
+        ip: str | None,
+    ) -> LoginResult:
+        session_id = new_session_id()
+        tokens = self._issuer.issue(
+            user_id=user.id,
+            email=user.email,
+            session_id=session_id,
+            now=now,
+            session_expires_at=now + self._policy.max_lifetime,
+        )
+        session = Session.start(
+            session_id=session_id,
+            user_id=user.id,
+            refresh_token=tokens.refresh_token,
+            now=now,
+            max_lifetime=self._policy.max_lifetime,
+            user_agent=user_agent,
+            ip=ip,
+            amr=amr,
+        )
+        if not await uow.sessions.add(session, password_hash=user.password_hash):
+            raise InvalidCredentials
+        return LoginResult(
+            user=user,
+            tokens=tokens,
+            session_id=session_id,
+            device_token=self._device_tokens.issue(user=user, now=now),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MfaRequired:
+    """The password was right and the user has a second factor: the login goes on at
+    CompleteMfaLogin with this token and a code. No session exists yet."""
+
+    mfa_token: str
+
+    def __repr__(self) -> str:
+        return "MfaRequired(...)"
+
+
 class Login:
     """- the password is checked by `PasswordCheck`, with its guessing limits;
     - unknown email and wrong password fail alike, and take the same time;
-    - every login starts a new session that stores only a digest of its refresh token, and
-      hands the client a new device token;
+    - every login starts a new session (`StartSession`), except for a user with a second
+      factor: their login waits for a code (`MfaRequired`), and reads nothing more than one
+      without (the flag is on the user row);
     - a hash in an outdated algorithm or cost is replaced by a current one;
     - with `require_verified_email`, an account whose address is not verified is refused
       (403), and only once its password was right: a guesser cannot tell it apart;
@@ -80,25 +153,23 @@ class Login:
         self,
         uow: UnitOfWorkFactory,
         hasher: PasswordHasher,
-        issuer: TokenIssuer,
         clock: Clock,
-        policy: SessionPolicy,
         password_check: PasswordCheck,
-        device_tokens: DeviceTokens,
         security_log: SecurityLog,
         require_verified_email: bool,
+        start_session: StartSession,
+        mfa_tokens: MfaTokens,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
-        self._issuer = issuer
         self._clock = clock
-        self._policy = policy
         self._password_check = password_check
-        self._device_tokens = device_tokens
         self._security_log = security_log
         self._require_verified_email = require_verified_email
+        self._start_session = start_session
+        self._mfa_tokens = mfa_tokens
 
-    async def __call__(self, command: LoginCommand) -> LoginResult:
+    async def __call__(self, command: LoginCommand) -> "LoginResult | MfaRequired":
         email = collect_field_errors({"email": lambda: Email.parse(command.email)})["email"]
         if not command.password:
             raise ValidationFailed.for_field("password", "must not be empty")
@@ -137,25 +208,7 @@ class Login:
         if self._hasher.needs_rehash(user.password_hash):
             upgraded_hash = await self._hasher.hash(Password(command.password))
         now = self._clock.now()
-        session_id = new_session_id()
-        session_expires_at = now + self._policy.max_lifetime
-        tokens = self._issuer.issue(
-            user_id=user.id,
-            email=user.email,
-            session_id=session_id,
-            now=now,
-            session_expires_at=session_expires_at,
-        )
-        session = Session.start(
-            session_id=session_id,
-            user_id=user.id,
-            refresh_token=tokens.refresh_token,
-            now=now,
-            max_lifetime=self._policy.max_lifetime,
-            user_agent=command.user_agent,
-            ip=command.ip,
-        )
-        # Both writes hold only while the stored hash is still the one verified: a password
+        # Every write holds only while the stored hash is still the one verified: a password
         # changed meanwhile ends this login, and is not overwritten by the old one rehashed.
         async with self._uow() as uow:
             verified = user.password_hash
@@ -165,14 +218,17 @@ class Login:
                 ):
                     raise InvalidCredentials
                 user.password_hash = upgraded_hash
-            if not await uow.sessions.add(session, password_hash=user.password_hash):
-                raise InvalidCredentials
-        return LoginResult(
-            user=user,
-            tokens=tokens,
-            session_id=session_id,
-            device_token=self._device_tokens.issue(user=user, now=now),
-        )
+            if user.mfa_enabled:
+                challenge = MfaChallenge.start(
+                    user_id=user.id,
+                    password_hash=user.password_hash.value,
+                    expires_at=now + MFA_CHALLENGE_TTL,
+                )
+                await uow.mfa_challenges.add(challenge)
+                return MfaRequired(mfa_token=self._mfa_tokens.issue(challenge, now=now))
+            return await self._start_session(
+                uow, user, now=now, amr=AMR_PASSWORD, user_agent=command.user_agent, ip=command.ip
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

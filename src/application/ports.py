@@ -1,13 +1,14 @@
 """The ports the use cases need, shaped by how they use them. Adapters live in infrastructure."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
 from domain.email_tokens import EmailToken, EmailTokenPurpose
+from domain.second_factor import MfaChallenge, TotpFactor
 from domain.sessions import Session
 from domain.users import Email, NewUser, Password, PasswordHash, ProfileChanges, User
 
@@ -206,6 +207,66 @@ class DeviceTokens(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decrypted:
+    plaintext: str = field(repr=False)
+    stale: bool
+    """Sealed under a key that is no longer the newest: seal it again."""
+
+
+class SecretBox(Protocol):
+    """Encrypts data at rest (the TOTP secrets) under a list of keys, newest first: it seals
+    with the newest and opens with any, so the key can be rotated."""
+
+    def encrypt(self, plaintext: str) -> str: ...
+
+    def decrypt(self, ciphertext: str) -> Decrypted:
+        """Raises ValueError if no key opens it or it was tampered with."""
+        ...
+
+
+class TotpVerifier(Protocol):
+    """RFC 6238 time-based one-time codes."""
+
+    def new_secret(self) -> str:
+        """A new random secret, in the base32 form authenticator apps take."""
+        ...
+
+    def verify(self, secret: str, code: str, now: datetime) -> int | None:
+        """The time step whose code `code` is, within one step of `now` either way (clock
+        drift), or None. Replays are the caller's to refuse."""
+        ...
+
+    def provisioning_uri(self, secret: str, *, account: str) -> str:
+        """The `otpauth://` URI an authenticator app reads, from a QR code or typed in."""
+        ...
+
+
+class QrCodes(Protocol):
+    def svg(self, text: str) -> str:
+        """`text` as a QR code, an SVG document."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MfaClaims:
+    user_id: int
+    challenge_id: str
+
+
+class MfaTokens(Protocol):
+    """Tokens naming a login attempt that waits for its second factor, accepted nowhere but
+    where that login is completed."""
+
+    def issue(self, challenge: MfaChallenge, *, now: datetime) -> str:
+        """A token that expires with the challenge."""
+        ...
+
+    def read(self, token: str, now: datetime) -> MfaClaims:
+        """The claims of a valid, unexpired token; raises NotAuthenticated for anything else."""
+        ...
+
+
 class UserRepository(Protocol):
     async def add(self, user: NewUser) -> User:
         """Stores a new user; raises EmailAlreadyRegistered if the email is taken."""
@@ -293,6 +354,69 @@ class SessionRepository(Protocol):
         ...
 
 
+class SecondFactorRepository(Protocol):
+    """A user's authenticator and recovery codes. `enable` and `disable` make several writes:
+    callers make them in a transaction."""
+
+    async def get(self, user_id: int) -> TotpFactor | None: ...
+
+    async def set_pending(self, user_id: int, pending_secret: str) -> bool:
+        """Keeps a new setup's sealed secret, replacing one not yet confirmed. False if the
+        factor is on (the write itself checks)."""
+        ...
+
+    async def enable(
+        self, user_id: int, *, pending_secret: str, secret: str, step: int, now: datetime
+    ) -> bool:
+        """Turns the factor on with `secret`, only while the pending secret is still
+        `pending_secret` (a later setup voids an earlier one), with `step` as the last accepted,
+        and marks the user (`User.mfa_enabled`). False if nothing was written."""
+        ...
+
+    async def accept_step(self, user_id: int, step: int) -> bool:
+        """Records `step` as the last accepted, only while the factor is on and its last step
+        is earlier, as checked by the write itself: of two concurrent uses of one code,
+        exactly one gets True."""
+        ...
+
+    async def replace_secret(self, user_id: int, *, old: str, new: str) -> bool:
+        """Stores the secret sealed anew (under the newest key), only while it is still `old`."""
+        ...
+
+    async def disable(self, user_id: int) -> bool:
+        """Deletes the factor and its recovery codes, and unmarks the user. False if it was
+        not on."""
+        ...
+
+    async def replace_recovery_codes(self, user_id: int, digests: Sequence[str]) -> None:
+        """Stores these code digests as the user's only ones: the old set is void."""
+        ...
+
+    async def use_recovery_code(self, user_id: int, digest: str) -> bool:
+        """Uses the code up by one conditional write: of concurrent uses, exactly one gets
+        True."""
+        ...
+
+    async def count_recovery_codes(self, user_id: int) -> int: ...
+
+
+class MfaChallengeRepository(Protocol):
+    """Login attempts whose password was right, waiting for their second factor."""
+
+    async def add(self, challenge: MfaChallenge) -> None: ...
+
+    async def consume(
+        self, challenge_id: str, *, user_id: int, password_digest: str, now: datetime
+    ) -> bool:
+        """Uses the attempt up if it is the user's, bound to `password_digest` and unexpired,
+        by one conditional write: of concurrent calls with one id, exactly one gets True."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Deletes the expired attempts; returns how many."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories on one connection, for the span of an `async with`.
 
@@ -305,6 +429,8 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     email_tokens: EmailTokenRepository
     outbox: Outbox
+    second_factor: SecondFactorRepository
+    mfa_challenges: MfaChallengeRepository
 
     async def __aenter__(self) -> Self: ...
 

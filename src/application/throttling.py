@@ -46,6 +46,36 @@ class PasswordAttempt:
         return f"PasswordAttempt(email={self.email!r}, ip={self.ip!r})"
 
 
+class AttemptCounter:
+    """Counts attempts at a secret (a password, a one-time code) under a key, before each is
+    checked, by an increment that refuses over the limit: concurrent guesses cannot exceed
+    it, as of 20 at once with a limit of 5 at most 5 are checked and the rest get
+    TooManyAttempts (429). Clearing the count after a success is the caller's."""
+
+    def __init__(
+        self, limiter: RateLimiter, policy: ThrottlePolicy, security_log: SecurityLog
+    ) -> None:
+        self._limiter = limiter
+        self._policy = policy
+        self._security_log = security_log
+
+    async def count(self, key: str, *, ip: str | None, user_id: int | None = None) -> None:
+        """Counts one attempt; raises TooManyAttempts instead when over the limit."""
+        limit, window = self._policy.max_failures, self._policy.failure_window
+        retry_after = await self._limiter.consume(key, limit=limit, window=window)
+        if retry_after is not None:
+            self._security_log.record(
+                SecurityEvent(
+                    name="login_throttled", user_id=user_id, ip=ip, reason="too many failures"
+                )
+            )
+            raise TooManyAttempts(retry_after)
+
+    async def clear(self, key: str) -> None:
+        limit, window = self._policy.max_failures, self._policy.failure_window
+        await self._limiter.reset(key, limit=limit, window=window)
+
+
 class PasswordCheck:
     """Checks a password with the guessing limits around it: the one rule that login and
     password change share.
@@ -70,31 +100,23 @@ class PasswordCheck:
         clock: Clock,
         security_log: SecurityLog,
     ) -> None:
-        self._limiter = limiter
-        self._policy = policy
+        self._attempts = AttemptCounter(limiter, policy, security_log)
         self._hasher = hasher
         self._device_tokens = device_tokens
         self._clock = clock
-        self._security_log = security_log
 
     async def __call__(self, attempt: PasswordAttempt) -> bool:
         """Whether the password is the user's; raises TooManyAttempts instead when over the
         limit, and Overloaded, before counting anything, when the hashing queue is full."""
         self._hasher.check_room()
         key = self._counted_under(attempt)
-        limit, window = self._policy.max_failures, self._policy.failure_window
-        retry_after = await self._limiter.consume(key, limit=limit, window=window)
-        if retry_after is not None:
-            self._security_log.record(
-                SecurityEvent(name="login_throttled", ip=attempt.ip, reason="too many failures")
-            )
-            raise TooManyAttempts(retry_after)
+        await self._attempts.count(key, ip=attempt.ip)
         if attempt.user is None:
             await self._hasher.verify_dummy(attempt.password)
             return False
         if not await self._hasher.verify(attempt.password, attempt.user.password_hash):
             return False
-        await self._limiter.reset(key, limit=limit, window=window)
+        await self._attempts.clear(key)
         return True
 
     async def clear_failures(self, email: Email) -> None:

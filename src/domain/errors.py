@@ -60,6 +60,10 @@ class NotAuthenticated(DomainError):
     default_message = "Authentication required"
 
 
+class SecondFactorAlreadyEnabled(DomainError):
+    default_message = "Two-step verification is already on"
+
+
 class SessionNotFound(DomainError):
     default_message = "Session not found"
 

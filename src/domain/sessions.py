@@ -10,6 +10,11 @@ from typing import Final
 USER_AGENT_MAX_LENGTH: Final = 255
 IP_MAX_LENGTH: Final = 45
 """An IPv6 address with an embedded IPv4 one, the longest textual form."""
+AMR_PASSWORD: Final = "pwd"
+AMR_PASSWORD_AND_OTP: Final = "pwd,otp"
+"""How a session was established (RFC 8176 method names): a password, or a password and then
+a one-time code."""
+AMR_MAX_LENGTH: Final = 32
 
 
 def refresh_token_digest(token: str) -> str:
@@ -43,6 +48,7 @@ class Session:
     revoked_at: datetime | None = None
     user_agent: str | None = None
     ip: str | None = None
+    amr: str = AMR_PASSWORD
 
     @classmethod
     def start(
@@ -55,6 +61,7 @@ class Session:
         max_lifetime: timedelta,
         user_agent: str | None,
         ip: str | None,
+        amr: str = AMR_PASSWORD,
     ) -> "Session":
         return cls(
             id=session_id,
@@ -66,6 +73,7 @@ class Session:
             # Client-supplied and only informative: cut to fit rather than refuse the login.
             user_agent=user_agent[:USER_AGENT_MAX_LENGTH] if user_agent else None,
             ip=ip[:IP_MAX_LENGTH] if ip else None,
+            amr=amr,
         )
 
     def is_active(self, now: datetime) -> bool:

@@ -234,6 +234,9 @@ class User:
     email_verified: bool = False
     """Whether the owner of the email has shown they read it (a token sent there came back).
     New and adopted accounts start unverified."""
+    mfa_enabled: bool = False
+    """Whether login asks for a second factor after the password. Carried on the user row so
+    that a login without one reads nothing more."""
 
     def with_changes(self, changes: ProfileChanges) -> "User":
         return replace(

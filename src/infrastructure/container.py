@@ -28,13 +28,30 @@ from application.addresses import (
     ResendVerification,
     VerifyEmail,
 )
-from application.authentication import Authenticate, Login, Logout, RefreshTokens, SessionPolicy
+from application.authentication import (
+    Authenticate,
+    Login,
+    Logout,
+    RefreshTokens,
+    SessionPolicy,
+    StartSession,
+)
 from application.mail import MailLimit, MailPolicy
 from application.messages import Links
 from application.ports import Clock, Mailer, PasswordBreachCheck, RateLimiter
 from application.recovery import RequestPasswordReset, ResetPassword
+from application.second_factor import (
+    CodeCheck,
+    CompleteMfaLogin,
+    ConfirmTotp,
+    DisableTotp,
+    GetSecondFactorStatus,
+    RegenerateRecoveryCodes,
+    ResetSecondFactor,
+    SetUpTotp,
+)
 from application.sessions import ListSessions, PurgeExpiredSessions, RevokeSession
-from application.throttling import PasswordCheck, ThrottleClient, ThrottlePolicy
+from application.throttling import AttemptCounter, PasswordCheck, ThrottleClient, ThrottlePolicy
 from domain.users import BCRYPT_MAX_PASSWORD_BYTES, PasswordPolicy
 from infrastructure.mail.directory import DirectoryMailer
 from infrastructure.mail.smtp import SmtpMailer
@@ -49,7 +66,10 @@ from infrastructure.security.common_passwords import load_common_passwords
 from infrastructure.security.device_tokens import JwtDeviceTokens
 from infrastructure.security.events import LoggingSecurityLog
 from infrastructure.security.hashers import ThreadedPasswordHasher
+from infrastructure.security.mfa_tokens import JwtMfaTokens
+from infrastructure.security.secret_box import AesGcmSecretBox
 from infrastructure.security.tokens import JwtTokenIssuer
+from infrastructure.security.totp import PyotpTotp, SegnoQrCodes
 from infrastructure.settings import Settings
 
 T = TypeVar("T")
@@ -155,6 +175,16 @@ class Adapters(containers.DeclarativeContainer):
         issuer=settings.provided.jwt_issuer,
         audience=settings.provided.jwt_audience,
     )
+    mfa_tokens = providers.Singleton(
+        JwtMfaTokens,
+        secret=settings.provided.access_token_secret,
+        issuer=settings.provided.jwt_issuer,
+        audience=settings.provided.jwt_audience,
+    )
+    secret_box = providers.Singleton(AesGcmSecretBox, settings.provided.data_encryption_keys)
+    # The name an authenticator app lists the account under, beside the email.
+    totp = providers.Singleton(PyotpTotp, issuer=settings.provided.jwt_issuer)
+    qr_codes = providers.Singleton(SegnoQrCodes)
     security_log = providers.Singleton(LoggingSecurityLog)
     password_policy = providers.Singleton(password_policy, settings)
     session_policy = providers.Singleton(
@@ -197,17 +227,66 @@ class UseCases(containers.DeclarativeContainer):
         adapters.password_breach_check,
         adapters.mail_policy,
     )
+    attempt_counter = providers.Singleton(
+        AttemptCounter, adapters.rate_limiter, adapters.throttle_policy, adapters.security_log
+    )
+    code_check = providers.Singleton(
+        CodeCheck, attempt_counter, adapters.totp, adapters.secret_box, adapters.clock
+    )
+    start_session = providers.Singleton(
+        StartSession, adapters.token_issuer, adapters.session_policy, adapters.device_tokens
+    )
     login = providers.Singleton(
         Login,
         adapters.uow,
         adapters.hasher,
-        adapters.token_issuer,
         adapters.clock,
-        adapters.session_policy,
         password_check,
-        adapters.device_tokens,
         adapters.security_log,
         adapters.require_verified_email,
+        start_session,
+        adapters.mfa_tokens,
+    )
+    complete_mfa_login = providers.Singleton(
+        CompleteMfaLogin,
+        adapters.uow,
+        adapters.mfa_tokens,
+        code_check,
+        start_session,
+        adapters.clock,
+        adapters.security_log,
+    )
+    second_factor_status = providers.Singleton(GetSecondFactorStatus, adapters.uow)
+    set_up_totp = providers.Singleton(
+        SetUpTotp,
+        adapters.uow,
+        password_check,
+        adapters.totp,
+        adapters.qr_codes,
+        adapters.secret_box,
+    )
+    confirm_totp = providers.Singleton(
+        ConfirmTotp,
+        adapters.uow,
+        attempt_counter,
+        adapters.totp,
+        adapters.secret_box,
+        adapters.clock,
+        adapters.security_log,
+    )
+    disable_totp = providers.Singleton(
+        DisableTotp,
+        adapters.uow,
+        password_check,
+        code_check,
+        adapters.clock,
+        adapters.security_log,
+    )
+    regenerate_recovery_codes = providers.Singleton(
+        RegenerateRecoveryCodes, adapters.uow, code_check
+    )
+    reset_second_factor = providers.Singleton(
+        ResetSecondFactor, adapters.uow, adapters.clock, adapters.security_log
     )
     refresh_tokens = providers.Singleton(
         RefreshTokens,
@@ -315,6 +394,13 @@ class Services:
     resend_verification: ResendVerification
     request_email_change: RequestEmailChange
     confirm_email_change: ConfirmEmailChange
+    complete_mfa_login: CompleteMfaLogin
+    second_factor_status: GetSecondFactorStatus
+    set_up_totp: SetUpTotp
+    confirm_totp: ConfirmTotp
+    disable_totp: DisableTotp
+    regenerate_recovery_codes: RegenerateRecoveryCodes
+    reset_second_factor: ResetSecondFactor
 
 
 async def provided(provider: "providers.Provider[T]") -> T:

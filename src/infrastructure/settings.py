@@ -6,6 +6,8 @@ checks the limits and the relations between values, so a copy made with `datacla
 is checked too.
 """
 
+import base64
+import binascii
 import contextlib
 import math
 import os
@@ -40,6 +42,7 @@ SmtpTls = Literal["starttls", "tls", "none"]
 MIN_SECRET_BYTES = 32
 MIN_SECRET_DISTINCT_CHARACTERS = 8
 MIN_SECRET_BITS = 64
+DATA_ENCRYPTION_KEY_BYTES = 32
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _VERBATIM_VARIABLES = frozenset(
     {"ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET", "DB_PASSWORD", "SMTP_PASSWORD"}
@@ -137,6 +140,11 @@ class Settings:
     when unset), on SQLite for the write lock (5 s)."""
     access_token_secret: str = field(repr=False)
     refresh_token_secret: str = field(repr=False)
+    data_encryption_keys: tuple[str, ...] = field(repr=False)
+    """DATA_ENCRYPTION_KEY: keys for data at rest (TOTP secrets), newest first; each 32 random
+    bytes in base64url. Data is sealed with the first and opened with any, so a new key is
+    put first and an old one dropped once nothing sealed under it remains (each secret is
+    sealed again when next used)."""
     access_token_expiry: timedelta = timedelta(minutes=15)
     refresh_token_expiry: timedelta = timedelta(days=7)
     password_hasher: PasswordHasherName = "bcrypt"
@@ -230,6 +238,7 @@ class Settings:
             "REFRESH_TOKEN_SECRET",
             "must differ from ACCESS_TOKEN_SECRET",
         )
+        _check_data_encryption_keys(self.data_encryption_keys)
         _require(
             self.refresh_token_expiry > self.access_token_expiry,
             "REFRESH_TOKEN_EXPIRY",
@@ -426,6 +435,7 @@ class Settings:
         }
         database_url = _database_url(values)
         access_secret, refresh_secret, generated = _token_secrets(values, database_url)
+        data_keys, keys_generated = _data_encryption_keys(values, database_url)
         on_sqlite = database_url.startswith("sqlite")
         parsed.setdefault("log_format", "console" if on_sqlite else "json")
         parsed.setdefault("api_docs", on_sqlite)
@@ -433,7 +443,8 @@ class Settings:
             database_url=database_url,
             access_token_secret=access_secret,
             refresh_token_secret=refresh_secret,
-            secrets_generated=generated,
+            data_encryption_keys=data_keys,
+            secrets_generated=generated or keys_generated,
             **parsed,
         )
 
@@ -635,8 +646,70 @@ def _token_secrets(values: Mapping[str, str], database_url: str) -> tuple[str, s
     return cast(str, kept["ACCESS_TOKEN_SECRET"]), cast(str, kept["REFRESH_TOKEN_SECRET"]), True
 
 
-def _create_secrets_file(path: Path) -> None:
-    """Write new secrets to `path` readable by the owner only, complete or not at all.
+def _data_encryption_keys(
+    values: Mapping[str, str], database_url: str
+) -> tuple[tuple[str, ...], bool]:
+    """The data encryption keys, and whether one was generated rather than configured.
+
+    As for the token secrets: required with MySQL; on SQLite, generated once into a 0600 file
+    beside the database (data/authsvc.keys for the default), a file of its own so that a
+    secrets file made before it existed stays valid; fresh on each start in memory."""
+    configured = values.get("DATA_ENCRYPTION_KEY")
+    if configured is not None:
+        return tuple(key.strip() for key in configured.split(",")), False
+    if not database_url.startswith("sqlite"):
+        return (), False  # refused by Settings, after the token secrets
+    database = make_url(database_url).database
+    if not database or database == ":memory:":
+        return (secrets.token_urlsafe(DATA_ENCRYPTION_KEY_BYTES),), True
+    keys_file = Path(database).with_suffix(".keys")
+    if not keys_file.exists():
+        _create_secrets_file(
+            keys_file, f"DATA_ENCRYPTION_KEY={secrets.token_urlsafe(DATA_ENCRYPTION_KEY_BYTES)}\n"
+        )
+    if problem := why_not_private(keys_file):
+        raise ConfigurationError("DATA_ENCRYPTION_KEY", f"keys file refused: {problem}")
+    kept = dotenv_values(keys_file, interpolate=False).get("DATA_ENCRYPTION_KEY")
+    _require(
+        bool(kept),
+        "DATA_ENCRYPTION_KEY",
+        f"missing from {keys_file}; it holds the key of the stored TOTP secrets: restore it",
+    )
+    return tuple(key.strip() for key in cast(str, kept).split(",")), True
+
+
+def _check_data_encryption_keys(keys: tuple[str, ...]) -> None:
+    _require(
+        bool(keys),
+        "DATA_ENCRYPTION_KEY",
+        "required with MySQL (only SQLite generates its own); generate one with:"
+        " python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+    )
+    for key in keys:
+        try:
+            raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+        except (binascii.Error, ValueError):
+            raw = b""
+        _require(
+            len(raw) == DATA_ENCRYPTION_KEY_BYTES and key.isascii(),
+            "DATA_ENCRYPTION_KEY",
+            f"each key must be {DATA_ENCRYPTION_KEY_BYTES} bytes in base64url, comma-separated,"
+            " newest first; generate one with:"
+            " python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+        )
+        _require(
+            len(set(key)) >= MIN_SECRET_DISTINCT_CHARACTERS
+            and _estimated_bits(key) >= MIN_SECRET_BITS,
+            "DATA_ENCRYPTION_KEY",
+            "a key has almost no entropy; generate one with:"
+            " python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+        )
+    _require(len(set(keys)) == len(keys), "DATA_ENCRYPTION_KEY", "lists a key twice")
+
+
+def _create_secrets_file(path: Path, content: str | None = None) -> None:
+    """Write new secrets (the token secrets, unless `content` says otherwise) to `path`
+    readable by the owner only, complete or not at all.
 
     The secrets are written to a private draft that is then linked into place, so several
     workers starting at once agree on the first file published and none reads a half-written one.
@@ -646,7 +719,8 @@ def _create_secrets_file(path: Path) -> None:
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as draft_file:
         draft_file.write(
-            f"ACCESS_TOKEN_SECRET={secrets.token_urlsafe(48)}\n"
+            content
+            or f"ACCESS_TOKEN_SECRET={secrets.token_urlsafe(48)}\n"
             f"REFRESH_TOKEN_SECRET={secrets.token_urlsafe(48)}\n"
         )
         draft_file.flush()

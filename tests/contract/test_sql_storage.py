@@ -326,6 +326,7 @@ async def test_database_timeout_sets_how_long_the_service_waits_on_mysql(mysql_u
             database_timeout=timedelta(seconds=SHORT_TIMEOUT_SECONDS),
             access_token_secret=secrets.token_urlsafe(32),
             refresh_token_secret=secrets.token_urlsafe(32),
+            data_encryption_keys=(secrets.token_urlsafe(32),),
         )
         container = Container(settings=settings)
         async with running(container):

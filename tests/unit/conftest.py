@@ -16,6 +16,9 @@ from infrastructure.persistence.memory import InMemoryStore, InMemoryUnitOfWork
 from infrastructure.ratelimit.fixed_window import FixedWindowLimiter
 from infrastructure.ratelimit.memory import InMemoryStorage
 from infrastructure.security.device_tokens import JwtDeviceTokens
+from infrastructure.security.mfa_tokens import JwtMfaTokens
+from infrastructure.security.secret_box import AesGcmSecretBox
+from infrastructure.security.totp import PyotpTotp, SegnoQrCodes
 from tests.fakes import (
     FakeHasher,
     FakeTokenIssuer,
@@ -25,6 +28,7 @@ from tests.fakes import (
 )
 
 PASSWORD = "correct horse battery"
+DATA_KEY = "q5tJkVtq0lY4bG7xLBW2n6uQH3rZcXyA1sDfEgTjKmo"
 BREACHED_PASSWORD = "P@ssw0rd-of-a-breach"
 
 
@@ -45,6 +49,15 @@ class FakeAdapters(containers.DeclarativeContainer):
         issuer="authsvc",
         audience="authsvc",
     )
+    mfa_tokens = providers.Singleton(
+        JwtMfaTokens,
+        secret="an mfa token secret of 32 bytes or more",
+        issuer="authsvc",
+        audience="authsvc",
+    )
+    secret_box = providers.Singleton(AesGcmSecretBox, (DATA_KEY,))
+    totp = providers.Singleton(PyotpTotp, issuer="authsvc")
+    qr_codes = providers.Singleton(SegnoQrCodes)
     hasher = providers.Singleton(FakeHasher)
     token_issuer = providers.Singleton(FakeTokenIssuer, clock)
     security_log = providers.Singleton(RecordingSecurityLog)

@@ -21,7 +21,13 @@ from infrastructure.settings import (
 
 ACCESS_SECRET = "access-secret-0123456789abcdefghij"
 REFRESH_SECRET = "refresh-secret-0123456789abcdefghijklmnopqrstuv"
-SECRETS = {"ACCESS_TOKEN_SECRET": ACCESS_SECRET, "REFRESH_TOKEN_SECRET": REFRESH_SECRET}
+DATA_KEY = "q5tJkVtq0lY4bG7xLBW2n6uQH3rZcXyA1sDfEgTjKmo"
+OLD_DATA_KEY = "Zr3hX0pW9c2nVb7QmLk4tYs1uJd8fGa6eHo5iTq2wRy"
+SECRETS = {
+    "ACCESS_TOKEN_SECRET": ACCESS_SECRET,
+    "REFRESH_TOKEN_SECRET": REFRESH_SECRET,
+    "DATA_ENCRYPTION_KEY": DATA_KEY,
+}
 ENV_EXAMPLE = Path(__file__).parents[2] / ".env.example"
 ORIGINAL_VARIABLES = [
     "PORT",
@@ -76,6 +82,7 @@ OTHER_VARIABLES = [
     "LOG_LEVEL",
     "LOG_FORMAT",
     "API_DOCS",
+    "DATA_ENCRYPTION_KEY",
 ]
 
 
@@ -180,6 +187,7 @@ def test_every_variable_is_parsed() -> None:
         LOG_LEVEL="debug",
         LOG_FORMAT="CONSOLE",
         API_DOCS="true",
+        DATA_ENCRYPTION_KEY=f"{DATA_KEY} , {OLD_DATA_KEY}",
     )
 
     assert settings == Settings(
@@ -189,6 +197,7 @@ def test_every_variable_is_parsed() -> None:
         database_timeout=timedelta(milliseconds=2500),
         access_token_secret=ACCESS_SECRET,
         refresh_token_secret=REFRESH_SECRET,
+        data_encryption_keys=(DATA_KEY, OLD_DATA_KEY),
         access_token_expiry=timedelta(minutes=5),
         refresh_token_expiry=timedelta(days=14),
         password_hasher="argon2id",
@@ -292,7 +301,7 @@ def test_blank_values_count_as_unset() -> None:
 def test_repr_hides_secrets_and_urls() -> None:
     text = repr(load(DATABASE_URL="mysql://u:db-password@h/n", REDIS_URL="redis://:rp@h"))
 
-    for hidden in (ACCESS_SECRET, REFRESH_SECRET, "db-password", "rp@h"):
+    for hidden in (ACCESS_SECRET, REFRESH_SECRET, DATA_KEY, "db-password", "rp@h"):
         assert hidden not in text
 
 
@@ -443,7 +452,36 @@ class TestErrorsNameTheVariable:
         with pytest.raises(ConfigurationError) as caught:
             Settings.from_env({present: SECRETS[present]}, env_file=None)
 
-        assert caught.value.variable == ({*SECRETS} - {present}).pop()
+        assert (
+            caught.value.variable
+            == ({"ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET"} - {present}).pop()
+        )
+
+    def test_mysql_without_a_data_encryption_key(self) -> None:
+        secrets_only = {
+            name: SECRETS[name] for name in ("ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET")
+        }
+        with pytest.raises(ConfigurationError) as caught:
+            Settings.from_env({**secrets_only, "DB_HOST": "db", "DB_NAME": "auth"}, env_file=None)
+
+        assert caught.value.variable == "DATA_ENCRYPTION_KEY"
+        assert "required with MySQL" in caught.value.message
+
+    @pytest.mark.parametrize(
+        "keys",
+        [
+            "too-short",
+            "A" * 43,  # 32 zero bytes: no entropy
+            "q5tJkVtq0lY4bG7xLBW2n6uQH3rZcXyA1sDfEgTjKmo!",  # not base64url
+            "q5tJkVtq0lY4bG7xLBW2n6uQH3rZcXyA1sDfEgTjKmo,",  # an empty entry
+            "q5tJkVtq0lY4bG7xLBW2n6uQH3rZcXyA1sDfEgTjKmo,q5tJkVtq0lY4bG7xLBW2n6uQH3rZcXyA1sDfEgTjKmo",
+        ],
+    )
+    def test_bad_data_encryption_keys_are_refused_without_echoing_them(self, keys: str) -> None:
+        error = refused(DATA_ENCRYPTION_KEY=keys)
+
+        assert error.variable == "DATA_ENCRYPTION_KEY"
+        assert keys not in str(error)
 
     def test_mysql_without_secrets(self) -> None:
         with pytest.raises(ConfigurationError) as caught:
@@ -661,14 +699,23 @@ class TestGeneratedSecrets:
         )
         assert first.access_token_secret != first.refresh_token_secret
         assert len(first.access_token_secret) >= 64
-        assert sorted(path.name for path in secrets_file.parent.iterdir()) == ["authsvc.secrets"]
+        assert sorted(path.name for path in secrets_file.parent.iterdir()) == [
+            "authsvc.keys",
+            "authsvc.secrets",
+        ]
+        assert first.data_encryption_keys == second.data_encryption_keys
+        assert stat.S_IMODE(Path("data/authsvc.keys").stat().st_mode) == 0o600
 
     def test_workers_starting_together_agree_on_one_pair(self) -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
             started = list(pool.map(lambda _: Settings.from_env({}, env_file=None), range(16)))
 
         assert len({(s.access_token_secret, s.refresh_token_secret) for s in started}) == 1
-        assert [path.name for path in Path("data").iterdir()] == ["authsvc.secrets"]
+        assert len({s.data_encryption_keys for s in started}) == 1
+        assert sorted(path.name for path in Path("data").iterdir()) == [
+            "authsvc.keys",
+            "authsvc.secrets",
+        ]
 
     def test_kept_beside_the_configured_sqlite_file(self, tmp_path: Path) -> None:
         database = tmp_path / "elsewhere" / "auth.sqlite3"
@@ -678,6 +725,18 @@ class TestGeneratedSecrets:
         kept = dotenv_values(database.with_suffix(".secrets"))
         assert kept["ACCESS_TOKEN_SECRET"] == settings.access_token_secret
         assert kept["REFRESH_TOKEN_SECRET"] == settings.refresh_token_secret
+
+    def test_data_key_generated_for_configured_token_secrets(self) -> None:
+        secrets_only = {
+            name: SECRETS[name] for name in ("ACCESS_TOKEN_SECRET", "REFRESH_TOKEN_SECRET")
+        }
+        first = Settings.from_env(secrets_only, env_file=None)
+        second = Settings.from_env(secrets_only, env_file=None)
+
+        assert first.secrets_generated
+        assert first.data_encryption_keys == second.data_encryption_keys
+        assert len(first.data_encryption_keys) == 1
+        assert [path.name for path in Path("data").iterdir()] == ["authsvc.keys"]
 
     def test_in_memory_database_gets_fresh_secrets_and_no_file(self, tmp_path: Path) -> None:
         settings = Settings.from_env({"DATABASE_URL": "sqlite+aiosqlite://"}, env_file=None)

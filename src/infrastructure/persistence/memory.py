@@ -5,7 +5,7 @@ Each repository call is atomic (nothing awaits inside it); a `transaction()` lef
 exception undoes the writes made inside it."""
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -15,14 +15,17 @@ from typing import Self
 from application.ports import (
     EmailMessage,
     EmailTokenRepository,
+    MfaChallengeRepository,
     Outbox,
     QueuedMessage,
+    SecondFactorRepository,
     SessionRepository,
     UnitOfWork,
     UserRepository,
 )
 from domain.email_tokens import EmailToken, EmailTokenPurpose
 from domain.errors import EmailAlreadyRegistered, UserNotFound
+from domain.second_factor import MfaChallenge, TotpFactor
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
 
@@ -65,6 +68,10 @@ class InMemoryStore:
     email_tokens: dict[str, EmailToken] = field(default_factory=dict)
     """Unused tokens by digest; a used or superseded token is removed."""
     outbox: dict[int, StoredMessage] = field(default_factory=dict)
+    totp_factors: dict[int, TotpFactor] = field(default_factory=dict)
+    recovery_codes: dict[int, frozenset[str]] = field(default_factory=dict)
+    """Digests of the unused codes, by user."""
+    mfa_challenges: dict[str, MfaChallenge] = field(default_factory=dict)
     last_user_id: int = 0
     last_message_id: int = 0
 
@@ -150,7 +157,19 @@ class InMemoryUserRepository(UserRepository):
         }
         for digest in tokens:
             del self._store.email_tokens[digest]
+        factor = self._store.totp_factors.pop(user_id, None)
+        codes = self._store.recovery_codes.pop(user_id, None)
+        challenges = {
+            key: value
+            for key, value in self._store.mfa_challenges.items()
+            if value.user_id == user_id
+        }
+        for challenge_id in challenges:
+            del self._store.mfa_challenges[challenge_id]
         self._journal.record(lambda: self._restore(user, sessions, tokens))
+        self._journal.record(
+            lambda: self._restore_second_factor(user_id, factor, codes, challenges)
+        )
         return True
 
     async def list(self, after_id: int, limit: int) -> list[User]:
@@ -171,6 +190,19 @@ class InMemoryUserRepository(UserRepository):
         self._store.users[user.id] = user
         self._store.sessions.update(sessions)
         self._store.email_tokens.update(tokens)
+
+    def _restore_second_factor(
+        self,
+        user_id: int,
+        factor: TotpFactor | None,
+        codes: frozenset[str] | None,
+        challenges: dict[str, MfaChallenge],
+    ) -> None:
+        if factor is not None:
+            self._store.totp_factors[user_id] = factor
+        if codes is not None:
+            self._store.recovery_codes[user_id] = codes
+        self._store.mfa_challenges.update(challenges)
 
 
 class InMemorySessionRepository(SessionRepository):
@@ -344,6 +376,148 @@ class InMemoryOutbox(Outbox):
         return stored is not None and stored.claim == message.claim
 
 
+class InMemorySecondFactorRepository(SecondFactorRepository):
+    def __init__(self, store: InMemoryStore, journal: Journal) -> None:
+        self._store = store
+        self._journal = journal
+
+    async def get(self, user_id: int) -> TotpFactor | None:
+        factor = self._store.totp_factors.get(user_id)
+        return replace(factor) if factor else None
+
+    async def set_pending(self, user_id: int, pending_secret: str) -> bool:
+        if user_id not in self._store.users:
+            raise UserNotFound
+        factor = self._store.totp_factors.get(user_id)
+        if factor is not None and factor.enabled_at is not None:
+            return False
+        if factor is None:
+            factor = TotpFactor(
+                user_id=user_id, secret=None, pending_secret=None, enabled_at=None, last_step=None
+            )
+        self._put(replace(factor, pending_secret=pending_secret))
+        return True
+
+    async def enable(
+        self, user_id: int, *, pending_secret: str, secret: str, step: int, now: datetime
+    ) -> bool:
+        factor = self._store.totp_factors.get(user_id)
+        if factor is None or factor.enabled_at is not None:
+            return False
+        if factor.pending_secret != pending_secret:
+            return False
+        self._put(
+            replace(factor, secret=secret, pending_secret=None, enabled_at=now, last_step=step)
+        )
+        self._set_flag(user_id, enabled=True)
+        return True
+
+    async def accept_step(self, user_id: int, step: int) -> bool:
+        factor = self._store.totp_factors.get(user_id)
+        if factor is None or factor.enabled_at is None or not factor.fresh(step):
+            return False
+        self._put(replace(factor, last_step=step))
+        return True
+
+    async def replace_secret(self, user_id: int, *, old: str, new: str) -> bool:
+        factor = self._store.totp_factors.get(user_id)
+        if factor is None or factor.secret != old:
+            return False
+        self._put(replace(factor, secret=new))
+        return True
+
+    async def disable(self, user_id: int) -> bool:
+        factor = self._store.totp_factors.pop(user_id, None)
+        if factor is not None:
+            self._journal.record(partial(self._store.totp_factors.__setitem__, user_id, factor))
+        self._put_codes(user_id, None)
+        return self._set_flag(user_id, enabled=False)
+
+    async def replace_recovery_codes(self, user_id: int, digests: Sequence[str]) -> None:
+        if user_id not in self._store.users:
+            raise UserNotFound
+        self._put_codes(user_id, frozenset(digests))
+
+    async def use_recovery_code(self, user_id: int, digest: str) -> bool:
+        codes = self._store.recovery_codes.get(user_id, frozenset())
+        if digest not in codes:
+            return False
+        self._put_codes(user_id, codes - {digest})
+        return True
+
+    async def count_recovery_codes(self, user_id: int) -> int:
+        return len(self._store.recovery_codes.get(user_id, frozenset()))
+
+    def _set_flag(self, user_id: int, *, enabled: bool) -> bool:
+        user = self._store.users.get(user_id)
+        if user is None or user.mfa_enabled == enabled:
+            return False
+        self._store.users[user_id] = replace(user, mfa_enabled=enabled)
+        self._journal.record(partial(self._store.users.__setitem__, user_id, user))
+        return True
+
+    def _put(self, factor: TotpFactor) -> None:
+        previous = self._store.totp_factors.get(factor.user_id)
+        self._store.totp_factors[factor.user_id] = factor
+        if previous is None:
+            self._journal.record(lambda: self._store.totp_factors.pop(factor.user_id, None))
+        else:
+            self._journal.record(
+                partial(self._store.totp_factors.__setitem__, factor.user_id, previous)
+            )
+
+    def _put_codes(self, user_id: int, codes: frozenset[str] | None) -> None:
+        previous = self._store.recovery_codes.pop(user_id, None)
+        if codes is not None:
+            self._store.recovery_codes[user_id] = codes
+        if previous is None:
+            self._journal.record(lambda: self._store.recovery_codes.pop(user_id, None))
+        else:
+            self._journal.record(partial(self._store.recovery_codes.__setitem__, user_id, previous))
+
+
+class InMemoryMfaChallengeRepository(MfaChallengeRepository):
+    def __init__(self, store: InMemoryStore, journal: Journal) -> None:
+        self._store = store
+        self._journal = journal
+
+    async def add(self, challenge: MfaChallenge) -> None:
+        if challenge.user_id not in self._store.users:
+            raise UserNotFound
+        self._store.mfa_challenges[challenge.id] = challenge
+        self._journal.record(lambda: self._store.mfa_challenges.pop(challenge.id, None))
+
+    async def consume(
+        self, challenge_id: str, *, user_id: int, password_digest: str, now: datetime
+    ) -> bool:
+        challenge = self._store.mfa_challenges.get(challenge_id)
+        if (
+            challenge is None
+            or challenge.user_id != user_id
+            or challenge.password_digest != password_digest
+            or challenge.expires_at <= now
+        ):
+            return False
+        self._remove(challenge)
+        return True
+
+    async def purge(self, now: datetime) -> int:
+        expired = [
+            challenge
+            for challenge in self._store.mfa_challenges.values()
+            if challenge.expires_at <= now
+        ]
+        for challenge in expired:
+            self._remove(challenge)
+        return len(expired)
+
+    def _remove(self, challenge: MfaChallenge) -> None:
+        del self._store.mfa_challenges[challenge.id]
+        self._journal.record(
+            partial(self._store.mfa_challenges.__setitem__, challenge.id, challenge)
+        )
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: InMemoryStore) -> None:
         self._journal = Journal()
@@ -351,6 +525,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.sessions = InMemorySessionRepository(store, self._journal)
         self.email_tokens = InMemoryEmailTokenRepository(store, self._journal)
         self.outbox = InMemoryOutbox(store, self._journal)
+        self.second_factor = InMemorySecondFactorRepository(store, self._journal)
+        self.mfa_challenges = InMemoryMfaChallengeRepository(store, self._journal)
 
     async def __aenter__(self) -> Self:
         return self
