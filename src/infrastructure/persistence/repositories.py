@@ -20,14 +20,17 @@ from typing import Any, Final, Generic, Protocol, Self, TypeVar
 from application.ports import (
     EmailMessage,
     EmailTokenRepository,
+    MfaChallengeRepository,
     Outbox,
     QueuedMessage,
+    SecondFactorRepository,
     SessionRepository,
     UnitOfWork,
     UserRepository,
 )
 from domain.email_tokens import EmailToken, EmailTokenPurpose
 from domain.errors import DomainError, EmailAlreadyRegistered, StorageUnavailable, UserNotFound
+from domain.second_factor import MfaChallenge, TotpFactor
 from domain.sessions import Session
 from domain.users import Email, NewUser, PasswordHash, ProfileChanges, User
 from infrastructure.persistence import statements
@@ -113,12 +116,16 @@ class SqlUnitOfWork(UnitOfWork, Generic[ConnectionT]):
     sessions: "SqlSessionRepository"
     email_tokens: "SqlEmailTokenRepository"
     outbox: "SqlOutbox"
+    second_factor: "SqlSecondFactorRepository"
+    mfa_challenges: "SqlMfaChallengeRepository"
 
     def __init__(self) -> None:
         self.users = SqlUserRepository(self)
         self.sessions = SqlSessionRepository(self)
         self.email_tokens = SqlEmailTokenRepository(self)
         self.outbox = SqlOutbox(self)
+        self.second_factor = SqlSecondFactorRepository(self)
+        self.mfa_challenges = SqlMfaChallengeRepository(self)
         self._connection: ConnectionT | None = None
         self._in_transaction = False
 
@@ -489,8 +496,153 @@ class SqlOutbox(Outbox):
         await self.delivered(message)
 
 
+class _AlreadyStored(DomainError):
+    """A row a concurrent write has just inserted: the write is made another way."""
+
+
+class SqlSecondFactorRepository(SecondFactorRepository):
+    def __init__(self, unit: "SqlUnitOfWork[Any]") -> None:
+        self._unit = unit
+
+    async def get(self, user_id: int) -> TotpFactor | None:
+        row = await self._unit.fetch_one(statements.SELECT_TOTP_FACTOR, {"user_id": user_id})
+        if row is None:
+            return None
+        user_id_, secret, pending_secret, enabled_at, last_step = row
+        return TotpFactor(
+            user_id=user_id_,
+            secret=secret,
+            pending_secret=pending_secret,
+            enabled_at=enabled_at,
+            last_step=last_step,
+        )
+
+    async def set_pending(self, user_id: int, pending_secret: str) -> bool:
+        """An UPDATE of the user's row, else an INSERT of it; an INSERT that a concurrent
+        setup beat is made an UPDATE again. Raises UserNotFound if the user is gone."""
+        parameters = {"user_id": user_id, "pending_secret": pending_secret}
+        written = await self._unit.write(statements.SET_PENDING_SECRET, parameters)
+        if written.rowcount == 1:
+            return True
+        try:
+            await self._unit.write(
+                statements.INSERT_TOTP_FACTOR,
+                parameters,
+                refusals={
+                    Refusal.DUPLICATE_KEY: _AlreadyStored,
+                    Refusal.MISSING_REFERENCED_ROW: UserNotFound,
+                },
+            )
+        except _AlreadyStored:
+            written = await self._unit.write(statements.SET_PENDING_SECRET, parameters)
+            return written.rowcount == 1
+        return True
+
+    async def enable(
+        self, user_id: int, *, pending_secret: str, secret: str, step: int, now: datetime
+    ) -> bool:
+        written = await self._unit.write(
+            statements.ENABLE_TOTP_FACTOR,
+            {
+                "user_id": user_id,
+                "expected_pending": pending_secret,
+                "secret": secret,
+                "step": step,
+                "now": now,
+            },
+        )
+        if written.rowcount != 1:
+            return False
+        await self._set_flag(user_id, enabled=True)
+        return True
+
+    async def accept_step(self, user_id: int, step: int) -> bool:
+        written = await self._unit.write(
+            statements.ACCEPT_TOTP_STEP,
+            {"user_id": user_id, "step": step},
+            conflict=Conflict.LOST,
+        )
+        return written.rowcount == 1
+
+    async def replace_secret(self, user_id: int, *, old: str, new: str) -> bool:
+        written = await self._unit.write(
+            statements.REPLACE_TOTP_SECRET,
+            {"user_id": user_id, "old_secret": old, "new_secret": new},
+        )
+        return written.rowcount == 1
+
+    async def disable(self, user_id: int) -> bool:
+        parameters = {"user_id": user_id}
+        await self._unit.write(statements.DELETE_TOTP_FACTOR, parameters)
+        await self._unit.write(statements.DELETE_RECOVERY_CODES, parameters)
+        return await self._set_flag(user_id, enabled=False)
+
+    async def _set_flag(self, user_id: int, *, enabled: bool) -> bool:
+        written = await self._unit.write(
+            statements.SET_MFA_ENABLED, {"user_id": user_id, "enabled": enabled}
+        )
+        return written.rowcount == 1
+
+    async def replace_recovery_codes(self, user_id: int, digests: Sequence[str]) -> None:
+        await self._unit.write(statements.DELETE_RECOVERY_CODES, {"user_id": user_id})
+        for digest in digests:
+            await self._unit.write(
+                statements.INSERT_RECOVERY_CODE,
+                {"user_id": user_id, "digest": digest},
+                refusals=USER_GONE,
+            )
+
+    async def use_recovery_code(self, user_id: int, digest: str) -> bool:
+        written = await self._unit.write(
+            statements.USE_RECOVERY_CODE,
+            {"user_id": user_id, "digest": digest},
+            conflict=Conflict.LOST,
+        )
+        return written.rowcount == 1
+
+    async def count_recovery_codes(self, user_id: int) -> int:
+        row = await self._unit.fetch_one(statements.COUNT_RECOVERY_CODES, {"user_id": user_id})
+        return int(row[0]) if row else 0
+
+
+class SqlMfaChallengeRepository(MfaChallengeRepository):
+    def __init__(self, unit: "SqlUnitOfWork[Any]") -> None:
+        self._unit = unit
+
+    async def add(self, challenge: MfaChallenge) -> None:
+        await self._unit.write(
+            statements.INSERT_MFA_CHALLENGE,
+            {
+                "id": challenge.id,
+                "user_id": challenge.user_id,
+                "password_digest": challenge.password_digest,
+                "expires_at": challenge.expires_at,
+            },
+            refusals=USER_GONE,
+        )
+
+    async def consume(
+        self, challenge_id: str, *, user_id: int, password_digest: str, now: datetime
+    ) -> bool:
+        written = await self._unit.write(
+            statements.CONSUME_MFA_CHALLENGE,
+            {
+                "challenge_id": challenge_id,
+                "user_id": user_id,
+                "password_digest": password_digest,
+                "now": now,
+            },
+            conflict=Conflict.LOST,
+        )
+        return written.rowcount == 1
+
+    async def purge(self, now: datetime) -> int:
+        written = await self._unit.write(statements.PURGE_MFA_CHALLENGES, {"now": now})
+        return written.rowcount
+
+
 def user_from_row(row: Row) -> User:
-    id_, name, email, password, bio, contact, created_at, email_verified = row
+    id_, name, email, password, bio, contact, created_at, email_verified, mfa_enabled = row
     return User(
         id=id_,
         name=name,
@@ -501,6 +653,7 @@ def user_from_row(row: Row) -> User:
         created_at=created_at,
         # MySQL's BOOLEAN is a TINYINT, read as 0 or 1 by the raw driver.
         email_verified=bool(email_verified),
+        mfa_enabled=bool(mfa_enabled),
     )
 
 
@@ -517,6 +670,7 @@ def session_from_row(row: Row) -> Session:
         revoked_at,
         user_agent,
         ip,
+        amr,
     ) = row
     return Session(
         id=id_,
@@ -530,6 +684,7 @@ def session_from_row(row: Row) -> Session:
         revoked_at=revoked_at,
         user_agent=user_agent,
         ip=ip,
+        amr=amr,
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     insert,
     literal_column,
     null,
@@ -29,8 +30,11 @@ from sqlalchemy import (
 from infrastructure.persistence.tables import (
     UtcDateTime,
     email_tokens,
+    mfa_challenges,
     outbox,
+    recovery_codes,
     sessions,
+    totp_factors,
     users,
 )
 
@@ -233,6 +237,85 @@ RELEASE_HELD_MESSAGE: Final = (
     )
 )
 
+SELECT_TOTP_FACTOR: Final = select(totp_factors).where(
+    totp_factors.c.user_id == bindparam("user_id")
+)
+INSERT_TOTP_FACTOR: Final = insert(totp_factors).values(
+    user_id=bindparam("user_id"), pending_secret=bindparam("pending_secret")
+)
+SET_PENDING_SECRET: Final = (
+    update(totp_factors)
+    .where(totp_factors.c.user_id == bindparam("user_id"), totp_factors.c.enabled_at.is_(None))
+    .values(pending_secret=bindparam("pending_secret"))
+)
+ENABLE_TOTP_FACTOR: Final = (
+    update(totp_factors)
+    .where(
+        totp_factors.c.user_id == bindparam("user_id"),
+        totp_factors.c.pending_secret == bindparam("expected_pending"),
+        totp_factors.c.enabled_at.is_(None),
+    )
+    .values(
+        secret=bindparam("secret"),
+        pending_secret=None,
+        enabled_at=NOW,
+        last_step=bindparam("step"),
+    )
+)
+ACCEPT_TOTP_STEP: Final = (
+    update(totp_factors)
+    .where(
+        totp_factors.c.user_id == bindparam("user_id"),
+        totp_factors.c.enabled_at.is_not(None),
+        totp_factors.c.last_step.is_(None) | (totp_factors.c.last_step < bindparam("step")),
+    )
+    .values(last_step=bindparam("step"))
+)
+"""The replay guard: a step is accepted only if it is later than the last one."""
+REPLACE_TOTP_SECRET: Final = (
+    update(totp_factors)
+    .where(
+        totp_factors.c.user_id == bindparam("user_id"),
+        totp_factors.c.secret == bindparam("old_secret"),
+    )
+    .values(secret=bindparam("new_secret"))
+)
+DELETE_TOTP_FACTOR: Final = delete(totp_factors).where(
+    totp_factors.c.user_id == bindparam("user_id")
+)
+# Not "mfa_enabled": SQLAlchemy keeps the names of the table's columns for its SET clause.
+SET_MFA_ENABLED: Final = (
+    update(users)
+    .where(users.c.id == bindparam("user_id"), users.c.mfa_enabled != bindparam("enabled"))
+    .values(mfa_enabled=bindparam("enabled"))
+)
+INSERT_RECOVERY_CODE: Final = insert(recovery_codes).values(
+    user_id=bindparam("user_id"), digest=bindparam("digest")
+)
+USE_RECOVERY_CODE: Final = delete(recovery_codes).where(
+    recovery_codes.c.user_id == bindparam("user_id"),
+    recovery_codes.c.digest == bindparam("digest"),
+)
+DELETE_RECOVERY_CODES: Final = delete(recovery_codes).where(
+    recovery_codes.c.user_id == bindparam("user_id")
+)
+COUNT_RECOVERY_CODES: Final = (
+    select(func.count())
+    .select_from(recovery_codes)
+    .where(recovery_codes.c.user_id == bindparam("user_id"))
+)
+INSERT_MFA_CHALLENGE: Final = insert(mfa_challenges).values(
+    {column: bindparam(column.name) for column in mfa_challenges.c}
+)
+CONSUME_MFA_CHALLENGE: Final = delete(mfa_challenges).where(
+    mfa_challenges.c.id == bindparam("challenge_id"),
+    mfa_challenges.c.user_id == bindparam("user_id"),
+    mfa_challenges.c.password_digest == bindparam("password_digest"),
+    mfa_challenges.c.expires_at > NOW,
+)
+"""Single use: of concurrent deletes of one row, exactly one matches it."""
+PURGE_MFA_CHALLENGES: Final = delete(mfa_challenges).where(mfa_challenges.c.expires_at <= NOW)
+
 Statement = Select[Any] | Insert | Update | Delete | TextClause
 """What the repositories run; plain SQL text serves tools and tests."""
 
@@ -268,6 +351,21 @@ STATEMENTS: Final[tuple[Statement, ...]] = (
     CLAIM_MESSAGE,
     DELETE_HELD_MESSAGE,
     RELEASE_HELD_MESSAGE,
+    SELECT_TOTP_FACTOR,
+    INSERT_TOTP_FACTOR,
+    SET_PENDING_SECRET,
+    ENABLE_TOTP_FACTOR,
+    ACCEPT_TOTP_STEP,
+    REPLACE_TOTP_SECRET,
+    DELETE_TOTP_FACTOR,
+    SET_MFA_ENABLED,
+    INSERT_RECOVERY_CODE,
+    USE_RECOVERY_CODE,
+    DELETE_RECOVERY_CODES,
+    COUNT_RECOVERY_CODES,
+    INSERT_MFA_CHALLENGE,
+    CONSUME_MFA_CHALLENGE,
+    PURGE_MFA_CHALLENGES,
 )
 """All of the fixed statements MySQL runs, for it to prepare at start-up (SQLite's claim,
 CLAIM_DUE_MESSAGES and SELECT_CLAIMED_MESSAGES, is not one of them)."""

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     CHAR,
     TIMESTAMP,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -22,16 +23,18 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from domain.sessions import IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
+from domain.sessions import AMR_MAX_LENGTH, AMR_PASSWORD, IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 from domain.users import EMAIL_MAX_LENGTH
 
 MYSQL_TABLE_OPTIONS: dict[str, Any] = {
@@ -100,6 +103,7 @@ users = Table(
     Column("created_at", UtcTimestamp, server_default=func.current_timestamp()),
     # Adopted users start unverified, as new ones do.
     Column("email_verified", Boolean, nullable=False, server_default=false()),
+    Column("mfa_enabled", Boolean, nullable=False, server_default=false()),
     # AUTOINCREMENT stops SQLite from handing a deleted user's id to the next one, as MySQL does.
     sqlite_autoincrement=True,
     **MYSQL_TABLE_OPTIONS,
@@ -124,6 +128,7 @@ sessions = Table(
     Column("revoked_at", UtcDateTime),
     Column("user_agent", String(USER_AGENT_MAX_LENGTH)),
     Column("ip", String(IP_MAX_LENGTH)),
+    Column("amr", String(AMR_MAX_LENGTH), nullable=False, server_default=text(f"'{AMR_PASSWORD}'")),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_expires_at", "expires_at"),
     **MYSQL_TABLE_OPTIONS,
@@ -163,5 +168,56 @@ outbox = Table(
     Index("ix_outbox_due_at", "due_at"),
     # Ids only grow on SQLite too, so "oldest first" is "lowest id first" on every database.
     sqlite_autoincrement=True,
+    **MYSQL_TABLE_OPTIONS,
+)
+
+SEALED_SECRET_LENGTH = 255
+"""A sealed TOTP secret takes about 100 characters (secret_box.py); room for another format."""
+
+totp_factors = Table(
+    "totp_factors",
+    metadata,
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", name="fk_totp_factors_user_id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("secret", String(SEALED_SECRET_LENGTH)),
+    Column("pending_secret", String(SEALED_SECRET_LENGTH)),
+    Column("enabled_at", UtcDateTime),
+    Column("last_step", BigInteger),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", name="fk_recovery_codes_user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("digest", CHAR(64), nullable=False),
+    PrimaryKeyConstraint("user_id", "digest", name="pk_recovery_codes"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+mfa_challenges = Table(
+    "mfa_challenges",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", name="fk_mfa_challenges_user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("password_digest", CHAR(64), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_mfa_challenges_user_id", "user_id"),
+    Index("ix_mfa_challenges_expires_at", "expires_at"),
     **MYSQL_TABLE_OPTIONS,
 )
