@@ -123,11 +123,7 @@ class PasswordCheck:
         """Forgets the checks counted against `email` (a device's own allowance is left as it
         is): a password reset proves the mailbox's owner, whom a stranger's guesses must not
         keep out."""
-        await self._limiter.reset(
-            _email_key(email),
-            limit=self._policy.max_failures,
-            window=self._policy.failure_window,
-        )
+        await self._attempts.clear(_email_key(email))
 
     def _counted_under(self, attempt: PasswordAttempt) -> str:
         email_key = _email_key(attempt.email)

@@ -16,6 +16,7 @@ from typing import Any, Final, TypeVar
 
 from application.accounts import DeleteAccountCommand, ListUsersQuery, RegisterCommand
 from application.ports import EmailMessage, Mailer
+from application.second_factor import ResetSecondFactorCommand
 from domain.errors import DomainError, StorageUnavailable, ValidationFailed
 from domain.users import Email, User, is_unsafe_to_display
 from infrastructure.container import Container, Services, running
@@ -101,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     delete = users_commands.add_parser("delete", help="delete a user and all their sessions")
     delete.add_argument("id", type=int, metavar="ID")
     delete.set_defaults(run=_delete_user)
+    mfa_reset = users_commands.add_parser(
+        "mfa-reset",
+        help="turn a user's second factor off, for a support desk that has checked who asks;"
+        " logged as a security event, and the user is told by email",
+    )
+    mfa_reset.add_argument("id", type=int, metavar="ID")
+    mfa_reset.set_defaults(run=_reset_second_factor)
     listing = users_commands.add_parser(
         "list", help="print id, email, name and creation time, tab-separated, in id order"
     )
@@ -208,6 +216,15 @@ def _delete_user(settings: Settings, arguments: argparse.Namespace) -> None:
     command = DeleteAccountCommand(user_id=arguments.id)
     _with_use_cases(settings, lambda use_cases: use_cases.delete_account(command))
     print(f"authsvc: deleted user {arguments.id} and all their sessions")
+
+
+def _reset_second_factor(settings: Settings, arguments: argparse.Namespace) -> None:
+    command = ResetSecondFactorCommand(user_id=arguments.id)
+    was_on = _with_use_cases(settings, lambda use_cases: use_cases.reset_second_factor(command))
+    if was_on:
+        print(f"authsvc: turned off the second factor of user {arguments.id}")
+    else:
+        print(f"authsvc: user {arguments.id} had no second factor on")
 
 
 def _list_users(settings: Settings, arguments: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ from infrastructure.logs import configure_logging, flush_logs
 from infrastructure.settings import Settings
 from interfaces.http.access_log import access_log_middleware
 from interfaces.http.auth import TokenCookies
-from interfaces.http.controllers import UserController
+from interfaces.http.controllers import SecondFactorController, UserController
 from interfaces.http.docs import DOCS_PATH, documentation
 from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.guards import behind_proxies, check_request
@@ -63,7 +63,7 @@ def create_app(container: Container) -> Litestar:
         flush_logs()
 
     app = Litestar(
-        route_handlers=[UserController, HealthController],
+        route_handlers=[UserController, SecondFactorController, HealthController],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
         request_class=JsonRequest,

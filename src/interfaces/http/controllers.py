@@ -24,7 +24,9 @@ from application.addresses import (
 )
 from application.authentication import (
     LoginCommand,
+    LoginResult,
     LogoutCommand,
+    MfaRequired,
     RefreshCommand,
 )
 from application.ports import TokenPair
@@ -33,6 +35,13 @@ from application.recovery import (
     PendingReset,
     RequestPasswordReset,
     ResetPasswordCommand,
+)
+from application.second_factor import (
+    CompleteMfaLoginCommand,
+    ConfirmTotpCommand,
+    DisableTotpCommand,
+    RegenerateRecoveryCodesCommand,
+    SetUpTotpCommand,
 )
 from application.sessions import ListSessionsQuery, RevokeSessionCommand
 from domain.errors import NotAuthenticated
@@ -50,16 +59,24 @@ from interfaces.http.openapi import (
 from interfaces.http.schemas import (
     ChangeEmailRequest,
     ChangePasswordRequest,
+    CodeRequest,
+    DisableTotpRequest,
     Envelope,
     ForgotPasswordRequest,
     LoginRequest,
     LoginView,
+    MfaChallengeView,
+    MfaLoginRequest,
+    MfaStatusView,
+    PasswordRequest,
+    RecoveryCodesView,
     RefreshRequest,
     RegisterRequest,
     ResetPasswordRequest,
     SessionView,
     TokenRequest,
     TokensView,
+    TotpSetupView,
     UpdateProfileRequest,
     UserView,
 )
@@ -131,6 +148,28 @@ ChangeEmailBody = Annotated[
     ),
 ]
 
+PasswordBody = Annotated[
+    PasswordRequest,
+    example_body("The account's password, again", {"password": "analytical engine"}),
+]
+CodeBody = Annotated[
+    CodeRequest, example_body("A code of the authenticator app", {"code": "123456"})
+]
+DisableTotpBody = Annotated[
+    DisableTotpRequest,
+    example_body(
+        "The password and a code (a recovery code will do)",
+        {"password": "analytical engine", "code": "123456"},
+    ),
+]
+MfaLoginBody = Annotated[
+    MfaLoginRequest,
+    example_body(
+        "The mfaToken of the login, and a code (or a recovery code)",
+        {"mfaToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "code": "123456"},
+    ),
+]
+
 T = TypeVar("T")
 
 
@@ -165,7 +204,7 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: LoginBody,
-    ) -> Response[Envelope[LoginView]]:
+    ) -> Response[Envelope[LoginView | MfaChallengeView]]:
         wired = wiring(request)
         result = await wired.use_cases.login(
             LoginCommand(
@@ -176,18 +215,36 @@ class UserController(Controller):
                 device_token=device_token_of(request),
             )
         )
-        view = LoginView(user=UserView.of(result.user))
-        if wired.tokens_in_body:
-            view.access_token = result.tokens.access_token
-            view.refresh_token = result.tokens.refresh_token
-        return Response(
-            Envelope(200, view, "User logged in successfully"),
-            cookies=[
-                *wired.token_cookies.set(result.tokens),
-                wired.token_cookies.device(result.device_token),
-            ],
-            headers=NO_STORE,
+        if isinstance(result, MfaRequired):
+            # No cookie and no session yet: the login goes on at /users/login/mfa.
+            return Response(
+                Envelope(200, MfaChallengeView(mfa_token=result.mfa_token), "Code required"),
+                headers=NO_STORE,
+            )
+        return _login_response(result, wired)
+
+    @post(
+        "/login/mfa",
+        status_code=200,
+        opt=THROTTLED,
+        responses=error_responses(400, 401, 403, 413, 415, 429, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def login_mfa(
+        self,
+        request: Request[Any, Any, Any],
+        data: MfaLoginBody,
+    ) -> Response[Envelope[LoginView | MfaChallengeView]]:
+        wired = wiring(request)
+        result = await wired.use_cases.complete_mfa_login(
+            CompleteMfaLoginCommand(
+                mfa_token=data.mfa_token,
+                code=data.code,
+                user_agent=user_agent(request),
+                ip=client_ip(request),
+            )
         )
+        return _login_response(result, wired)
 
     @post(
         "/refresh-token",
@@ -489,6 +546,134 @@ async def _queue_reset(use_case: RequestPasswordReset, pending: PendingReset) ->
         await use_case.queue(pending)
     except Exception as error:  # the last place anything can see it
         logger.error("password reset mail not queued: %s", type(error).__name__)
+
+
+def _login_response(
+    result: LoginResult, wired: Wiring
+) -> Response[Envelope[LoginView | MfaChallengeView]]:
+    view = LoginView(user=UserView.of(result.user))
+    if wired.tokens_in_body:
+        view.access_token = result.tokens.access_token
+        view.refresh_token = result.tokens.refresh_token
+    return Response(
+        Envelope(200, view, "User logged in successfully"),
+        cookies=[
+            *wired.token_cookies.set(result.tokens),
+            wired.token_cookies.device(result.device_token),
+        ],
+        headers=NO_STORE,
+    )
+
+
+class SecondFactorController(Controller):
+    """The caller's own second factor. Every answer is `no-store`: some carry secrets."""
+
+    path = "/users/mfa"
+    tags = ("second factor",)
+
+    @get(
+        "/",
+        security=ACCESS_TOKEN,
+        cache_control=NOT_STORED,
+        responses=error_responses(401, 503),
+    )
+    async def status(self, request: Request[Any, Any, Any]) -> Envelope[MfaStatusView]:
+        principal = await authenticated(request)
+        status = await wiring(request).use_cases.second_factor_status(principal.user)
+        return Envelope(200, MfaStatusView.of(status), "Second factor status fetched")
+
+    @post(
+        "/totp/setup",
+        status_code=200,
+        opt=THROTTLED,
+        security=ACCESS_TOKEN,
+        cache_control=NOT_STORED,
+        responses=error_responses(400, 401, 403, 409, 413, 415, 429, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def set_up_totp(
+        self, request: Request[Any, Any, Any], data: PasswordBody
+    ) -> Envelope[TotpSetupView]:
+        principal = await authenticated(request)
+        setup = await wiring(request).use_cases.set_up_totp(
+            SetUpTotpCommand(
+                user=principal.user,
+                password=data.password,
+                ip=client_ip(request),
+                device_token=device_token_of(request),
+            )
+        )
+        return Envelope(200, TotpSetupView.of(setup), "Scan the QR code, then confirm with a code")
+
+    @post(
+        "/totp/confirm",
+        status_code=200,
+        opt=THROTTLED,
+        security=ACCESS_TOKEN,
+        cache_control=NOT_STORED,
+        responses=error_responses(400, 401, 403, 413, 415, 429, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def confirm_totp(
+        self, request: Request[Any, Any, Any], data: CodeBody
+    ) -> Envelope[RecoveryCodesView]:
+        principal = await authenticated(request)
+        codes = await wiring(request).use_cases.confirm_totp(
+            ConfirmTotpCommand(user=principal.user, code=data.code, ip=client_ip(request))
+        )
+        return Envelope(
+            200,
+            RecoveryCodesView(recovery_codes=codes.codes),
+            "Two-step verification is on; keep the recovery codes safe",
+        )
+
+    @delete(
+        "/totp",
+        status_code=200,
+        opt=THROTTLED,
+        security=ACCESS_TOKEN,
+        cache_control=NOT_STORED,
+        responses=error_responses(400, 401, 403, 413, 415, 429, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def disable_totp(
+        self, request: Request[Any, Any, Any], data: DisableTotpBody
+    ) -> Envelope[None]:
+        principal = await authenticated(request)
+        await wiring(request).use_cases.disable_totp(
+            DisableTotpCommand(
+                user=principal.user,
+                password=data.password,
+                code=data.code,
+                ip=client_ip(request),
+                device_token=device_token_of(request),
+            )
+        )
+        return Envelope(200, None, "Two-step verification is off")
+
+    @post(
+        "/recovery-codes",
+        status_code=200,
+        opt=THROTTLED,
+        security=ACCESS_TOKEN,
+        cache_control=NOT_STORED,
+        responses=error_responses(400, 401, 403, 413, 415, 429, 503),
+        operation_class=DocumentedOperation,
+    )
+    async def regenerate_recovery_codes(
+        self, request: Request[Any, Any, Any], data: CodeBody
+    ) -> Envelope[RecoveryCodesView]:
+        principal = await authenticated(request)
+        codes = await wiring(request).use_cases.regenerate_recovery_codes(
+            RegenerateRecoveryCodesCommand(
+                user=principal.user, code=data.code, ip=client_ip(request)
+            )
+        )
+        return Envelope(
+            200,
+            RecoveryCodesView(recovery_codes=codes.codes),
+            "New recovery codes; the old ones no longer work",
+        )
 
 
 def _tokens_response(

@@ -63,7 +63,7 @@ _ERROR_DESCRIPTIONS = {
     " `Sec-Fetch-Site: cross-site` without one. At login, also `Email not verified` when"
     " REQUIRE_EMAIL_VERIFICATION is on and the password was right.",
     404: "Not found, or not the caller's.",
-    409: "Email already registered (by another account).",
+    409: "Email already registered (by another account), or two-step verification already on.",
     413: "Body larger than 16 KiB.",
     415: "Body not sent as `Content-Type: application/json`.",
     429: "Too many attempts; `Retry-After` says when to try again.",

@@ -10,7 +10,9 @@ from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.typing import FieldDefinition
 
 from application.ports import TokenPair
+from application.second_factor import SecondFactorStatus, TotpSetup
 from domain.errors import FieldError, ValidationFailed
+from domain.second_factor import CODE_MAX_LENGTH
 from domain.sessions import Session
 from domain.users import (
     BIO_MAX_LENGTH,
@@ -192,6 +194,34 @@ class ChangeEmailRequest(RequestBody, frozen=True):
     new_email: EmailAddress
 
 
+Code = Annotated[
+    str,
+    documented(
+        maxLength=CODE_MAX_LENGTH,
+        description="The 6-digit code of the authenticator app, or where accepted a recovery"
+        " code (spaces and dashes are ignored).",
+    ),
+]
+
+
+class PasswordRequest(RequestBody, frozen=True):
+    password: str
+
+
+class CodeRequest(RequestBody, frozen=True):
+    code: Code
+
+
+class DisableTotpRequest(RequestBody, frozen=True):
+    password: str
+    code: Code
+
+
+class MfaLoginRequest(RequestBody, frozen=True):
+    mfa_token: str
+    code: Code
+
+
 class UpdateProfileRequest(RequestBody, frozen=True):
     min_fields: ClassVar[int] = 1
 
@@ -210,6 +240,10 @@ REQUEST_BODIES = (
     ResetPasswordRequest,
     TokenRequest,
     ChangeEmailRequest,
+    PasswordRequest,
+    CodeRequest,
+    DisableTotpRequest,
+    MfaLoginRequest,
 )
 NEW_PASSWORDS = (
     (RegisterRequest, "password"),
@@ -258,6 +292,36 @@ class LoginView(msgspec.Struct, rename="camel", omit_defaults=True):
     refresh_token: str | None = None
 
 
+class MfaChallengeView(msgspec.Struct, rename="camel"):
+    """A right password of a user with a second factor: the login goes on at /users/login/mfa."""
+
+    mfa_token: str
+    mfa_required: bool = True
+
+
+class MfaStatusView(msgspec.Struct, rename="camel"):
+    totp: bool
+    recovery_codes_left: int
+
+    @classmethod
+    def of(cls, status: SecondFactorStatus) -> "MfaStatusView":
+        return cls(totp=status.totp, recovery_codes_left=status.recovery_codes_left)
+
+
+class TotpSetupView(msgspec.Struct, rename="camel"):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+    @classmethod
+    def of(cls, setup: TotpSetup) -> "TotpSetupView":
+        return cls(secret=setup.secret, otpauth_uri=setup.otpauth_uri, qr_svg=setup.qr_svg)
+
+
+class RecoveryCodesView(msgspec.Struct, rename="camel"):
+    recovery_codes: list[str]
+
+
 class SessionView(msgspec.Struct, rename="camel"):
     id: str
     created_at: datetime
@@ -266,6 +330,8 @@ class SessionView(msgspec.Struct, rename="camel"):
     user_agent: str | None
     ip: str | None
     current: bool
+    amr: str
+    """How the session was established: `pwd`, or `pwd,otp` (a second factor too)."""
 
     @classmethod
     def of(cls, session: Session, current_session_id: str) -> "SessionView":
@@ -277,6 +343,7 @@ class SessionView(msgspec.Struct, rename="camel"):
             user_agent=session.user_agent,
             ip=session.ip,
             current=session.id == current_session_id,
+            amr=session.amr,
         )
 
 
