@@ -29,6 +29,7 @@ from tests.fakes import (
 
 PASSWORD = "correct horse battery"
 DATA_KEY = "q5tJkVtq0lY4bG7xLBW2n6uQH3rZcXyA1sDfEgTjKmo"
+OLD_DATA_KEY = "Zr3hX0pW9c2nVb7QmLk4tYs1uJd8fGa6eHo5iTq2wRy"
 BREACHED_PASSWORD = "P@ssw0rd-of-a-breach"
 
 
@@ -55,7 +56,7 @@ class FakeAdapters(containers.DeclarativeContainer):
         issuer="authsvc",
         audience="authsvc",
     )
-    secret_box = providers.Singleton(AesGcmSecretBox, (DATA_KEY,))
+    secret_box = providers.Singleton(AesGcmSecretBox, (DATA_KEY, OLD_DATA_KEY))
     totp = providers.Singleton(PyotpTotp, issuer="authsvc")
     qr_codes = providers.Singleton(SegnoQrCodes)
     hasher = providers.Singleton(FakeHasher)
