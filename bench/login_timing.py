@@ -144,6 +144,7 @@ def server_environment(workdir: Path, hasher: str, bcrypt_rounds: int) -> dict[s
         "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'authsvc.db'}",
         "ACCESS_TOKEN_SECRET": secrets.token_urlsafe(48),
         "REFRESH_TOKEN_SECRET": secrets.token_urlsafe(48),
+        "DATA_ENCRYPTION_KEY": secrets.token_urlsafe(32),
         "PASSWORD_HASHER": hasher,
         "BCRYPT_ROUNDS": str(bcrypt_rounds),
         # Every failed login counts against the email and every request against the client:

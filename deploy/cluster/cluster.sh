@@ -217,11 +217,13 @@ migrate() {
   fi
   sql 1 -e "CREATE DATABASE IF NOT EXISTS $DATABASE CHARACTER SET utf8mb4"
   log "migrating the $DATABASE database to head"
-  # The settings refuse MySQL without token secrets; a migration signs nothing, so any will do.
+  # The settings refuse MySQL without token secrets and a data key; a migration uses none of
+  # them, so any will do.
   (cd "$CLUSTER_DIR" &&
     DATABASE_URL="mysql+asyncmy://root@$LOOPBACK:$(sql_port 1)/$DATABASE" \
     ACCESS_TOKEN_SECRET=${ACCESS_TOKEN_SECRET:-$(head -c 48 /dev/urandom | base64 -w0)} \
     REFRESH_TOKEN_SECRET=${REFRESH_TOKEN_SECRET:-$(head -c 48 /dev/urandom | base64 -w0)} \
+    DATA_ENCRYPTION_KEY=${DATA_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')} \
     "$authsvc" db upgrade)
 }
 

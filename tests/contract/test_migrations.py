@@ -109,7 +109,7 @@ async def test_an_empty_database_is_upgraded_to_head(engine: AsyncEngine) -> Non
 
     await upgrade_database(engine)
 
-    assert await current_revision(engine) == head_revision() == "0003_email"
+    assert await current_revision(engine) == head_revision() == "0004_second_factor"
 
 
 async def test_the_migrated_schema_is_the_schema_of_tables_py(engine: AsyncEngine) -> None:

@@ -58,6 +58,7 @@ app = create_app(
                 "DATABASE_URL": DATABASE_URL,
                 "ACCESS_TOKEN_SECRET": secrets.token_urlsafe(36),
                 "REFRESH_TOKEN_SECRET": secrets.token_urlsafe(36),
+                "DATA_ENCRYPTION_KEY": secrets.token_urlsafe(32),
                 "BCRYPT_ROUNDS": "4",
                 "AUTH_RATE_LIMIT": "100000/minute",
                 "LOGIN_MAX_FAILURES": "100000",

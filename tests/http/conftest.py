@@ -56,6 +56,7 @@ def base_env(database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "ACCESS_TOKEN_SECRET": secrets.token_urlsafe(36),
         "REFRESH_TOKEN_SECRET": secrets.token_urlsafe(36),
+        "DATA_ENCRYPTION_KEY": secrets.token_urlsafe(32),
         "BCRYPT_ROUNDS": "4",
         "COOKIE_SECURE": "true",
         "LOG_LEVEL": "WARNING",

@@ -20,7 +20,16 @@ from tests.http.conftest import (
     tokens_of,
 )
 
-SESSION_FIELDS = {"id", "createdAt", "lastUsedAt", "expiresAt", "userAgent", "ip", "current"}
+SESSION_FIELDS = {
+    "id",
+    "createdAt",
+    "lastUsedAt",
+    "expiresAt",
+    "userAgent",
+    "ip",
+    "current",
+    "amr",
+}
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
 
 

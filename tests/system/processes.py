@@ -40,7 +40,7 @@ PASSWORD = "correct horse battery staple"
 
 def environment(**variables: str) -> dict[str, str]:
     """A minimal environment for `authsvc`: the test's import path, fast hashing, quiet logs and
-    a fresh pair of secrets, then `variables` over them. Run `authsvc` in an empty directory
+    fresh secrets, then `variables` over them. Run `authsvc` in an empty directory
     (`tmp_path`), so that no `.env` file is read."""
     keep = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")}
     return {
@@ -50,6 +50,7 @@ def environment(**variables: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "ACCESS_TOKEN_SECRET": secrets.token_urlsafe(48),
         "REFRESH_TOKEN_SECRET": secrets.token_urlsafe(48),
+        "DATA_ENCRYPTION_KEY": secrets.token_urlsafe(32),
         **variables,
     }
 

@@ -520,14 +520,14 @@ class SqlSecondFactorRepository(SecondFactorRepository):
     async def set_pending(self, user_id: int, pending_secret: str) -> bool:
         """An UPDATE of the user's row, else an INSERT of it; an INSERT that a concurrent
         setup beat is made an UPDATE again. Raises UserNotFound if the user is gone."""
-        parameters = {"user_id": user_id, "pending_secret": pending_secret}
+        parameters = {"owner_id": user_id, "pending_secret": pending_secret}
         written = await self._unit.write(statements.SET_PENDING_SECRET, parameters)
         if written.rowcount == 1:
             return True
         try:
             await self._unit.write(
                 statements.INSERT_TOTP_FACTOR,
-                parameters,
+                {"user_id": user_id, "pending_secret": pending_secret},
                 refusals={
                     Refusal.DUPLICATE_KEY: _AlreadyStored,
                     Refusal.MISSING_REFERENCED_ROW: UserNotFound,
@@ -544,7 +544,7 @@ class SqlSecondFactorRepository(SecondFactorRepository):
         written = await self._unit.write(
             statements.ENABLE_TOTP_FACTOR,
             {
-                "user_id": user_id,
+                "owner_id": user_id,
                 "expected_pending": pending_secret,
                 "secret": secret,
                 "step": step,
@@ -559,7 +559,7 @@ class SqlSecondFactorRepository(SecondFactorRepository):
     async def accept_step(self, user_id: int, step: int) -> bool:
         written = await self._unit.write(
             statements.ACCEPT_TOTP_STEP,
-            {"user_id": user_id, "step": step},
+            {"owner_id": user_id, "step": step},
             conflict=Conflict.LOST,
         )
         return written.rowcount == 1
@@ -567,7 +567,7 @@ class SqlSecondFactorRepository(SecondFactorRepository):
     async def replace_secret(self, user_id: int, *, old: str, new: str) -> bool:
         written = await self._unit.write(
             statements.REPLACE_TOTP_SECRET,
-            {"user_id": user_id, "old_secret": old, "new_secret": new},
+            {"owner_id": user_id, "old_secret": old, "new_secret": new},
         )
         return written.rowcount == 1
 

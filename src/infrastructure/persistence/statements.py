@@ -243,21 +243,23 @@ SELECT_TOTP_FACTOR: Final = select(totp_factors).where(
 INSERT_TOTP_FACTOR: Final = insert(totp_factors).values(
     user_id=bindparam("user_id"), pending_secret=bindparam("pending_secret")
 )
+# Not "user_id" in the UPDATEs of totp_factors: SQLAlchemy keeps the names of the table's
+# columns for its SET clause.
 SET_PENDING_SECRET: Final = (
     update(totp_factors)
-    .where(totp_factors.c.user_id == bindparam("user_id"), totp_factors.c.enabled_at.is_(None))
+    .where(totp_factors.c.user_id == bindparam("owner_id"), totp_factors.c.enabled_at.is_(None))
     .values(pending_secret=bindparam("pending_secret"))
 )
 ENABLE_TOTP_FACTOR: Final = (
     update(totp_factors)
     .where(
-        totp_factors.c.user_id == bindparam("user_id"),
+        totp_factors.c.user_id == bindparam("owner_id"),
         totp_factors.c.pending_secret == bindparam("expected_pending"),
         totp_factors.c.enabled_at.is_(None),
     )
     .values(
         secret=bindparam("secret"),
-        pending_secret=None,
+        pending_secret=null(),
         enabled_at=NOW,
         last_step=bindparam("step"),
     )
@@ -265,7 +267,7 @@ ENABLE_TOTP_FACTOR: Final = (
 ACCEPT_TOTP_STEP: Final = (
     update(totp_factors)
     .where(
-        totp_factors.c.user_id == bindparam("user_id"),
+        totp_factors.c.user_id == bindparam("owner_id"),
         totp_factors.c.enabled_at.is_not(None),
         totp_factors.c.last_step.is_(None) | (totp_factors.c.last_step < bindparam("step")),
     )
@@ -275,7 +277,7 @@ ACCEPT_TOTP_STEP: Final = (
 REPLACE_TOTP_SECRET: Final = (
     update(totp_factors)
     .where(
-        totp_factors.c.user_id == bindparam("user_id"),
+        totp_factors.c.user_id == bindparam("owner_id"),
         totp_factors.c.secret == bindparam("old_secret"),
     )
     .values(secret=bindparam("new_secret"))
