@@ -225,3 +225,63 @@ async def test_sessions_purge_deletes_expired_and_revoked_sessions(
         "authsvc: deleted 0 expired or revoked sessions\n",
     )
     assert await remaining_sessions(env["DATABASE_URL"]) == ["active"]
+
+
+async def enable_second_factor(url: str) -> None:
+    """Ada, with a second factor on."""
+    engine = create_engine(url)
+    try:
+        async with SqliteUnitOfWork(engine) as uow:
+            user = await uow.users.add(
+                NewUser(
+                    name="Ada",
+                    email=Email("ada@example.com"),
+                    password_hash=PasswordHash("$2b$04$" + "a" * 53),
+                    created_at=datetime.now(UTC),
+                )
+            )
+            await uow.second_factor.set_pending(user.id, "v1.sealed")
+            async with uow.transaction():
+                await uow.second_factor.enable(
+                    user.id,
+                    pending_secret="v1.sealed",
+                    secret="v1.sealed",
+                    step=1,
+                    now=user.created_at,
+                )
+                await uow.second_factor.replace_recovery_codes(user.id, ["a" * 64])
+    finally:
+        await engine.dispose()
+
+
+async def test_users_mfa_reset_turns_the_factor_off_as_a_logged_security_event(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    await enable_second_factor(env["DATABASE_URL"])
+    verbose = {**env, "LOG_LEVEL": "INFO"}
+
+    reset = await run_command(*AUTHSVC, "users", "mfa-reset", "1", env=verbose, cwd=tmp_path)
+    again = await run_command(*AUTHSVC, "users", "mfa-reset", "1", env=env, cwd=tmp_path)
+    unknown = await run_command(*AUTHSVC, "users", "mfa-reset", "9", env=env, cwd=tmp_path)
+
+    assert (reset.returncode, reset.stdout) == (
+        0,
+        "authsvc: turned off the second factor of user 1\n",
+    )
+    assert "security event second_factor_reset user_id=1" in reset.stderr
+    assert (again.returncode, again.stdout) == (0, "authsvc: user 1 had no second factor on\n")
+    assert (unknown.returncode, unknown.stderr) == (1, "authsvc: User not found\n")
+    engine = create_engine(env["DATABASE_URL"])
+    try:
+        async with SqliteUnitOfWork(engine) as uow:
+            user = await uow.users.get(1)
+            factor = await uow.second_factor.get(1)
+            codes = await uow.second_factor.count_recovery_codes(1)
+            notices = await uow.outbox.claim(
+                now=datetime.now(UTC), limit=10, lease=timedelta(minutes=1)
+            )
+    finally:
+        await engine.dispose()
+    assert user is not None
+    assert (user.mfa_enabled, factor, codes) == (False, None, 0)
+    assert [notice.message.subject for notice in notices] == ["Two-step verification turned off"]
