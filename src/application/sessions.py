@@ -58,12 +58,15 @@ class RevokeSession:
 
 
 class PurgeExpiredSessions:
-    """Deletes expired and revoked sessions; a job for cron or a worker. Returns how many."""
+    """Deletes expired and revoked sessions, and the expired logins that waited for a second
+    factor in vain; a job for cron or a worker. Returns how many sessions."""
 
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
 
     async def __call__(self) -> int:
+        now = self._clock.now()
         async with self._uow() as uow:
-            return await uow.sessions.purge(self._clock.now())
+            await uow.mfa_challenges.purge(now)
+            return await uow.sessions.purge(now)
