@@ -136,8 +136,8 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> None:
 
     if settings.secrets_generated:
         print(
-            "authsvc: no ACCESS_TOKEN_SECRET/REFRESH_TOKEN_SECRET set; using secrets generated "
-            "for the embedded database (set your own in production)",
+            "authsvc: ACCESS_TOKEN_SECRET/REFRESH_TOKEN_SECRET or DATA_ENCRYPTION_KEY not set;"
+            " using secrets generated for the embedded database (set your own in production)",
             file=sys.stderr,
         )
     Granian(
