@@ -169,7 +169,7 @@ class Login:
         self._start_session = start_session
         self._mfa_tokens = mfa_tokens
 
-    async def __call__(self, command: LoginCommand) -> "LoginResult | MfaRequired":
+    async def __call__(self, command: LoginCommand) -> LoginResult | MfaRequired:
         email = collect_field_errors({"email": lambda: Email.parse(command.email)})["email"]
         if not command.password:
             raise ValidationFailed.for_field("password", "must not be empty")
@@ -208,8 +208,9 @@ class Login:
         if self._hasher.needs_rehash(user.password_hash):
             upgraded_hash = await self._hasher.hash(Password(command.password))
         now = self._clock.now()
-        # Every write holds only while the stored hash is still the one verified: a password
-        # changed meanwhile ends this login, and is not overwritten by the old one rehashed.
+        # The writes hold only while the stored hash is still the one verified (a waiting second
+        # factor checks it when completed): a password changed meanwhile ends this login, and
+        # is not overwritten by the old one rehashed.
         async with self._uow() as uow:
             verified = user.password_hash
             if upgraded_hash is not None:
