@@ -11,7 +11,7 @@ import pytest
 
 from domain.errors import NotAuthenticated
 from domain.second_factor import MfaChallenge
-from domain.users import Email, PasswordHash, User
+from domain.users import Email
 from infrastructure.security.mfa_tokens import JwtMfaTokens
 from infrastructure.security.tokens import JwtTokenIssuer
 from tests.fakes import FixedClock
@@ -87,15 +87,12 @@ def test_it_takes_no_access_or_refresh_token_and_they_take_no_mfa_token() -> Non
         audience="authsvc",
         clock=clock,
     )
-    user = User(
-        id=42,
-        name="Ada",
-        email=Email("ada@example.com"),
-        password_hash=PasswordHash("$2b$04$" + "a" * 53),
-        created_at=ISSUED_AT,
-    )
     pair = issuer.issue(
-        user=user, session_id="s", now=ISSUED_AT, session_expires_at=ISSUED_AT + timedelta(days=1)
+        user_id=42,
+        email=Email("ada@example.com"),
+        session_id="s",
+        now=ISSUED_AT,
+        session_expires_at=ISSUED_AT + timedelta(days=1),
     )
     mfa_token = make_tokens().issue(challenge(), now=ISSUED_AT)
 
