@@ -167,6 +167,23 @@ def email_changed(user: User, old_email: Email, now: datetime) -> EmailMessage:
     )
 
 
+def second_factor_changed(user: User, *, enabled: bool, now: datetime) -> EmailMessage:
+    """Sent when two-step verification is turned on or off (by the user or a support desk), so
+    that a change the owner did not make does not go unnoticed."""
+    state = "on" if enabled else "off"
+    return compose(
+        to=user.email,
+        name=user.name,
+        subject=f"Two-step verification turned {state}",
+        paragraphs=[
+            f"Two-step verification was turned {state} for your account on {moment(now)}.",
+            "If this was you, there is nothing more to do.",
+            "If it was not, someone else may be using your account: change your password at"
+            " once and contact our support.",
+        ],
+    )
+
+
 def duration(delta: timedelta) -> str:
     """`30 minutes`, `1 hour`, `24 hours`, `7 days`: the largest unit that divides it exactly
     (a single day reads as 24 hours, as people say of a deadline)."""

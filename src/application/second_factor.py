@@ -6,9 +6,9 @@ accepted, as the write itself checks)."""
 from dataclasses import dataclass
 
 from application.authentication import LoginResult, StartSession
+from application.messages import second_factor_changed
 from application.ports import (
     Clock,
-    EmailMessage,
     MfaTokens,
     QrCodes,
     SecretBox,
@@ -103,24 +103,6 @@ class CodeCheck:
                 new=self._secret_box.encrypt(opened.plaintext),
             )
         return True
-
-
-def _notice(user: User, *, enabled: bool) -> EmailMessage:
-    """Tells the owner, so that a change they did not make does not go unnoticed."""
-    if enabled:
-        subject = "Two-step verification turned on"
-        change = "Two-step verification was turned on for your account"
-    else:
-        subject = "Two-step verification turned off"
-        change = "Two-step verification was turned off for your account"
-    return EmailMessage(
-        to=user.email.value,
-        subject=subject,
-        text=(
-            f"Hello {user.name},\n\n{change}.\n\n"
-            "If this was not you, change your password at once and contact support.\n"
-        ),
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,7 +274,7 @@ class ConfirmTotp:
                 await uow.second_factor.replace_recovery_codes(
                     user.id, [recovery_code_digest(code) for code in codes]
                 )
-                await uow.outbox.add(_notice(user, enabled=True), now=now)
+                await uow.outbox.add(second_factor_changed(user, enabled=True, now=now), now=now)
         await self._attempts.clear(key)
         self._security_log.record(
             SecurityEvent(name="second_factor_enabled", user_id=user.id, ip=command.ip)
@@ -345,7 +327,8 @@ class DisableTotp:
             if not await self._code_check(uow, user.id, command.code, recovery=True, ip=command.ip):
                 raise _invalid_code()
             await uow.second_factor.disable(user.id)
-            await uow.outbox.add(_notice(user, enabled=False), now=self._clock.now())
+            now = self._clock.now()
+            await uow.outbox.add(second_factor_changed(user, enabled=False, now=now), now=now)
         self._security_log.record(
             SecurityEvent(name="second_factor_disabled", user_id=user.id, ip=command.ip)
         )
@@ -486,7 +469,9 @@ class ResetSecondFactor:
             async with uow.transaction():
                 was_on = await uow.second_factor.disable(user.id)
                 if was_on:
-                    await uow.outbox.add(_notice(user, enabled=False), now=self._clock.now())
+                    now = self._clock.now()
+                    notice = second_factor_changed(user, enabled=False, now=now)
+                    await uow.outbox.add(notice, now=now)
         if was_on:
             self._security_log.record(
                 SecurityEvent(name="second_factor_reset", user_id=user.id, reason=command.reason)
