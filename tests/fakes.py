@@ -1,5 +1,6 @@
 """Fast, deterministic stand-ins for the ports whose real adapters are slow or time-bound."""
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -7,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from application.ports import (
     AccessClaims,
     Clock,
+    EmailMessage,
+    Mailer,
     PasswordBreachCheck,
     PasswordHasher,
     RefreshClaims,
@@ -15,7 +18,7 @@ from application.ports import (
     TokenIssuer,
     TokenPair,
 )
-from domain.errors import NotAuthenticated, Overloaded
+from domain.errors import MailNotSent, NotAuthenticated, Overloaded
 from domain.users import Email, Password, PasswordHash
 
 
@@ -164,3 +167,22 @@ class CountingHasher(PasswordHasher):
 
     def needs_rehash(self, password_hash: PasswordHash) -> bool:
         return self._hasher.needs_rehash(password_hash)
+
+
+class RecordingMailer(Mailer):
+    """Keeps the messages it sends, in order; the next `failures` sends raise MailNotSent.
+    Each send yields to the event loop first, as a real one does, so concurrent deliverers
+    interleave."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.sent: list[EmailMessage] = []
+        self.failures = failures
+        self.attempts = 0
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.sleep(0)
+        self.attempts += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise MailNotSent
+        self.sent.append(message)
