@@ -5,13 +5,15 @@
 and a test builds `UseCases(adapters=...)` over adapters of its own (memory, a fixed clock, a
 fast hasher), so that everyone runs the same use cases. `running(container)` opens the
 resources (the database, the rate limiter's Redis client), resolves every use case once into
-`Services`, and closes the resources on leaving."""
+`Services`, and closes the resources on leaving; `delivering_mail(...)` runs the mail delivery
+loop beside them."""
 
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
-from typing import TypeVar
+from datetime import timedelta
+from typing import Final, TypeVar
 
 from dependency_injector import containers, providers
 
@@ -37,6 +39,7 @@ from application.authentication import (
     StartSession,
 )
 from application.mail import MailLimit, MailPolicy
+from application.mail_delivery import DeliverMail, DeliveryPolicy, MailDeliveryLoop
 from application.messages import Links
 from application.ports import Clock, Mailer, PasswordBreachCheck, RateLimiter
 from application.recovery import RequestPasswordReset, ResetPassword
@@ -73,6 +76,10 @@ from infrastructure.security.totp import PyotpTotp, SegnoQrCodes
 from infrastructure.settings import Settings
 
 T = TypeVar("T")
+
+MAIL_SHUTDOWN_GRACE: Final = timedelta(seconds=5)
+"""How long a stopping service waits for a mail being sent; one still sending after it is
+abandoned, and sent again once its lease ends."""
 
 
 def password_policy(settings: Settings) -> PasswordPolicy:
@@ -201,6 +208,9 @@ class Adapters(containers.DeclarativeContainer):
     )
     mail_policy = providers.Singleton(mail_policy, settings)
     require_verified_email = settings.provided.require_email_verification
+    mail_delivery_policy = providers.Singleton(
+        DeliveryPolicy, max_attempts=settings.provided.mail_max_attempts
+    )
 
 
 class UseCases(containers.DeclarativeContainer):
@@ -360,6 +370,13 @@ class UseCases(containers.DeclarativeContainer):
     confirm_email_change = providers.Singleton(
         ConfirmEmailChange, adapters.uow, adapters.clock, adapters.security_log
     )
+    deliver_mail = providers.Singleton(
+        DeliverMail,
+        adapters.uow,
+        adapters.mailer,
+        adapters.clock,
+        adapters.mail_delivery_policy,
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -401,6 +418,7 @@ class Services:
     disable_totp: DisableTotp
     regenerate_recovery_codes: RegenerateRecoveryCodes
     reset_second_factor: ResetSecondFactor
+    deliver_mail: DeliverMail
 
 
 async def provided(provider: "providers.Provider[T]") -> T:
@@ -429,3 +447,15 @@ async def running(container: Container) -> AsyncIterator[Services]:
         yield await resolve(container.use_cases)  # type: ignore[arg-type]
     finally:
         await container.shutdown_resources()  # type: ignore[misc]
+
+
+@asynccontextmanager
+async def delivering_mail(settings: Settings, use_cases: Services) -> AsyncIterator[None]:
+    """The mail delivery loop in the background of this event loop while inside, every
+    MAIL_POLL_INTERVAL; nothing when that is off."""
+    if settings.mail_poll_interval is None:
+        yield
+        return
+    loop = MailDeliveryLoop(use_cases.deliver_mail, settings.mail_poll_interval)
+    async with loop.in_background(grace=MAIL_SHUTDOWN_GRACE):
+        yield

@@ -196,6 +196,10 @@ class Settings:
     """Reset mails per email, known or not (and verification mails per account)."""
     require_email_verification: bool = False
     """Whether login refuses (403) an account whose email is not verified yet."""
+    mail_poll_interval: timedelta | None = timedelta(seconds=2)
+    """How often `authsvc serve` looks for mail to send; None (`off`) leaves it to
+    `authsvc mail deliver`."""
+    mail_max_attempts: int = 10
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     api_docs: bool = False
@@ -360,6 +364,15 @@ class Settings:
             "MAIL_FROM",
             "required with SMTP_HOST: the address your mail server sends from",
         )
+        _require(
+            self.mail_poll_interval is None
+            or timedelta(milliseconds=100) <= self.mail_poll_interval <= timedelta(hours=1),
+            "MAIL_POLL_INTERVAL",
+            "must be between 100ms and 1h, or off",
+        )
+        _require(
+            1 <= self.mail_max_attempts <= 100, "MAIL_MAX_ATTEMPTS", "must be between 1 and 100"
+        )
         self._check_links()
 
     def _check_links(self) -> None:
@@ -510,6 +523,10 @@ def _whole_seconds(text: str) -> timedelta:
     return timedelta(seconds=_integer(text))
 
 
+def _interval_or_off(text: str) -> timedelta | None:
+    return None if text.lower() == "off" else parse_duration(text)
+
+
 def _items(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
@@ -563,6 +580,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "EMAIL_VERIFICATION_TTL": ("email_verification_ttl", parse_duration),
     "PASSWORD_RESET_RATE": ("password_reset_rate", parse_rate),
     "REQUIRE_EMAIL_VERIFICATION": ("require_email_verification", _boolean),
+    "MAIL_POLL_INTERVAL": ("mail_poll_interval", _interval_or_off),
+    "MAIL_MAX_ATTEMPTS": ("mail_max_attempts", _integer),
     "LOG_LEVEL": ("log_level", str.upper),
     "LOG_FORMAT": ("log_format", str.lower),
     "API_DOCS": ("api_docs", _boolean),

@@ -7,6 +7,7 @@ from dependency_injector import containers, providers
 from application.accounts import RegisterCommand
 from application.authentication import LoginCommand, LoginResult, SessionPolicy
 from application.mail import MailPolicy
+from application.mail_delivery import DeliveryPolicy
 from application.messages import Links
 from application.ports import EmailMessage
 from application.throttling import ThrottlePolicy
@@ -24,6 +25,7 @@ from tests.fakes import (
     FakeTokenIssuer,
     FixedClock,
     KnownBreaches,
+    RecordingMailer,
     RecordingSecurityLog,
 )
 
@@ -62,6 +64,7 @@ class FakeAdapters(containers.DeclarativeContainer):
     hasher = providers.Singleton(FakeHasher)
     token_issuer = providers.Singleton(FakeTokenIssuer, clock)
     security_log = providers.Singleton(RecordingSecurityLog)
+    mailer = providers.Singleton(RecordingMailer)
     password_breach_check = providers.Singleton(KnownBreaches, frozenset({BREACHED_PASSWORD}))
     password_policy = providers.Singleton(
         PasswordPolicy, min_length=8, common_passwords=frozenset({"password123"})
@@ -85,6 +88,7 @@ class FakeAdapters(containers.DeclarativeContainer):
         mail_window=timedelta(hours=1),
     )
     require_verified_email = providers.Object(False)
+    mail_delivery_policy = providers.Singleton(DeliveryPolicy)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -79,6 +79,8 @@ OTHER_VARIABLES = [
     "SMTP_TLS",
     "MAIL_FROM",
     "MAIL_DIR",
+    "MAIL_POLL_INTERVAL",
+    "MAIL_MAX_ATTEMPTS",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "API_DOCS",
@@ -138,6 +140,8 @@ def test_defaults() -> None:
     assert settings.email_verification_ttl == timedelta(hours=24)
     assert settings.password_reset_rate == RateLimit(3, timedelta(hours=1))
     assert settings.require_email_verification is False
+    assert settings.mail_poll_interval == timedelta(seconds=2)
+    assert settings.mail_max_attempts == 10
     assert settings.log_level == "INFO"
     assert settings.log_format == "console"
     assert settings.api_docs is True
@@ -184,6 +188,8 @@ def test_every_variable_is_parsed() -> None:
         EMAIL_VERIFICATION_TTL="2d",
         PASSWORD_RESET_RATE="5/day",
         REQUIRE_EMAIL_VERIFICATION="yes",
+        MAIL_POLL_INTERVAL="500ms",
+        MAIL_MAX_ATTEMPTS="5",
         LOG_LEVEL="debug",
         LOG_FORMAT="CONSOLE",
         API_DOCS="true",
@@ -232,11 +238,17 @@ def test_every_variable_is_parsed() -> None:
         email_verification_ttl=timedelta(days=2),
         password_reset_rate=RateLimit(5, timedelta(days=1)),
         require_email_verification=True,
+        mail_poll_interval=timedelta(milliseconds=500),
+        mail_max_attempts=5,
         log_level="DEBUG",
         log_format="console",
         api_docs=True,
     )
     assert settings.database_timeout_seconds == 2.5
+
+
+def test_mail_delivery_in_the_service_can_be_turned_off() -> None:
+    assert load(MAIL_POLL_INTERVAL="Off").mail_poll_interval is None
 
 
 def test_redis_sentinels_name_where_the_counts_live() -> None:
@@ -548,6 +560,10 @@ class TestErrorsNameTheVariable:
             ("EMAIL_VERIFICATION_TTL", "forever"),
             ("PASSWORD_RESET_RATE", "3 an hour"),
             ("REQUIRE_EMAIL_VERIFICATION", "maybe"),
+            ("MAIL_POLL_INTERVAL", "10ms"),
+            ("MAIL_POLL_INTERVAL", "never"),
+            ("MAIL_MAX_ATTEMPTS", "0"),
+            ("MAIL_MAX_ATTEMPTS", "101"),
         ],
     )
     def test_bad_value(self, variable: str, value: str) -> None:

@@ -125,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     test.add_argument("address", metavar="ADDRESS")
     test.set_defaults(run=_send_test_mail)
+    deliver = mail_commands.add_parser(
+        "deliver",
+        help="send the mail that is due in the outbox, once (for cron or a worker); exit 1 if"
+        " some could not be sent",
+    )
+    deliver.set_defaults(run=_deliver_mail)
     return parser
 
 
@@ -269,6 +275,18 @@ def _send_test_mail(settings: Settings, arguments: argparse.Namespace) -> None:
     asyncio.run(mailer.send(message))
     where = f"SMTP {settings.smtp_host}" if settings.smtp_host else str(settings.mail_dir)
     print(f"authsvc: test message to {message.to} handed to {where}")
+
+
+def _deliver_mail(settings: Settings, arguments: argparse.Namespace) -> int:
+    """One pass, as the service's loop makes every MAIL_POLL_INTERVAL. A message the server
+    refused or could not take stays queued for a later attempt (or was given up, and logged):
+    exit 1 tells cron and monitors that mail is not getting out."""
+    counts = _with_use_cases(settings, lambda use_cases: use_cases.deliver_mail())
+    print(
+        f"authsvc: mail sent: {counts.sent}, to retry: {counts.retried},"
+        f" given up: {counts.given_up}"
+    )
+    return 1 if counts.retried or counts.given_up else 0
 
 
 def _with_use_cases(settings: Settings, work: Callable[[Services], Coroutine[Any, Any, T]]) -> T:

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
-from infrastructure.container import Container, provided, running
+from infrastructure.container import Container, delivering_mail, provided, running
 from infrastructure.logs import configure_logging, flush_logs
 from infrastructure.settings import Settings
 from interfaces.http.access_log import access_log_middleware
@@ -44,9 +44,11 @@ def create_app(container: Container) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        """Opens the database and the rate limiter in the loop that serves the requests, and
-        resolves once what every handler reaches through `wiring(request)`."""
-        async with running(container) as use_cases:
+        """Opens the database and the rate limiter in the loop that serves the requests,
+        resolves once what every handler reaches through `wiring(request)`, and delivers the
+        mail the requests queue (each worker process runs a loop; their claims keep them
+        from sending one message twice)."""
+        async with running(container) as use_cases, delivering_mail(settings, use_cases):
             app.state.wiring = Wiring(
                 use_cases=use_cases,
                 database_probe=await provided(container.adapters.database_probe),
