@@ -18,6 +18,7 @@ class SmtpSink:
     """Replies such as `451 4.3.0 Try again later`, one used per message until none is left."""
     received: list[email.message.EmailMessage] = field(default_factory=list)
     port: int = 0
+    """Where it listens: given, or (0) any free port, then set to the one it got."""
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refusals:
@@ -30,10 +31,10 @@ class SmtpSink:
 
 
 @asynccontextmanager
-async def smtp_sink(**options: list[str]) -> AsyncIterator[SmtpSink]:
-    sink = SmtpSink(**options)
+async def smtp_sink(*, refusals: list[str] | None = None, port: int = 0) -> AsyncIterator[SmtpSink]:
+    sink = SmtpSink(refusals=refusals or [], port=port)
     server = await asyncio.get_running_loop().create_server(
-        lambda: SMTP(sink, hostname="sink.localhost"), "127.0.0.1", 0
+        lambda: SMTP(sink, hostname="sink.localhost"), "127.0.0.1", port
     )
     sink.port = int(server.sockets[0].getsockname()[1])
     try:

@@ -60,6 +60,9 @@ def base_env(database_url: str) -> dict[str, str]:
         "BCRYPT_ROUNDS": "4",
         "COOKIE_SECURE": "true",
         "LOG_LEVEL": "WARNING",
+        # The outbox stays as the requests left it, for the tests to read; delivery is
+        # tested on its own (tests/contract/test_mail_delivery.py, tests/system).
+        "MAIL_POLL_INTERVAL": "off",
     }
 
 
