@@ -127,6 +127,7 @@ class DeliverMail:
         else:
             async with self._uow() as uow:
                 await uow.outbox.delivered(queued)
+            logger.info("mail %d sent", queued.id)
             counts.sent += 1
 
     async def _failed(self, queued: QueuedMessage, reason: str, counts: DeliveryCounts) -> None:
