@@ -169,9 +169,9 @@ class MailDeliveryLoop:
             except Exception as error:  # the loop outlives any one pass
                 if not failing:
                     logger.warning(
-                        "mail delivery failed (%s); trying again every %s",
+                        "mail delivery failed (%s); trying again every %g s",
                         _why(error),
-                        self._interval,
+                        self._interval.total_seconds(),
                     )
                 failing = True
             else:

@@ -281,7 +281,7 @@ async def test_the_loop_logs_a_database_outage_once_and_delivers_when_it_ends(
     messages = [record.getMessage() for record in caplog.records]
     assert messages == [
         "mail delivery failed (StorageUnavailable: Service temporarily unavailable);"
-        " trying again every 0:00:00",
+        " trying again every 0 s",
         "mail 1 sent",
         "mail 2 sent",
         "mail delivery works again",
