@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from application.ports import EmailMessage
 from infrastructure.persistence.database import open_database
@@ -29,6 +30,7 @@ from tests.system.processes import (
     run_command,
     serving,
 )
+from tests.system.tcp_proxy import TcpProxy
 
 RESETS = 50
 DELIVERY_TIMEOUT_SECONDS = 60.0
@@ -182,3 +184,49 @@ async def test_a_server_delivers_what_was_queued_before_it_started(tmp_path: Pat
 
     assert [str(message["To"]) for message in sink.received] == ["ada@example.com"]
     assert await still_queued(url, after=timedelta(days=2)) == 0
+
+
+async def until(condition: Callable[[], bool], failure: Callable[[], str]) -> None:
+    """Waits, within a bound, for `condition()` to hold."""
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, failure()
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.mysql
+async def test_the_loop_outlives_a_database_outage_logging_it_once(tmp_path: Path) -> None:
+    """The database becomes a black hole (connections accepted, nothing answered): every poll
+    fails after the database timeout, each on a new connection the proxy counts. One warning
+    for all of them; once the database is back, the mail queued meanwhile goes out."""
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(migrated_mysql_database(tmp_path))
+        direct = make_url(url)
+        proxy = await stack.enter_async_context(
+            TcpProxy(direct.host or "127.0.0.1", direct.port or 3306)
+        )
+        sink = await stack.enter_async_context(smtp_sink())
+        through_proxy = direct.set(host="127.0.0.1", port=proxy.port)
+        env = smtp_environment(
+            through_proxy.render_as_string(hide_password=False),
+            sink.port,
+            MAIL_POLL_INTERVAL="200ms",
+            LOG_LEVEL="INFO",
+        )
+        server = await stack.enter_async_context(serving(env, tmp_path))
+
+        def log() -> str:
+            return server.log_path.read_text(errors="replace")
+
+        await proxy.black_hole()
+        await until(lambda: "mail delivery failed" in log(), server.log_tail)
+        connections = proxy.open_connections
+        await until(lambda: proxy.open_connections >= connections + 3, server.log_tail)
+        await queue(url, "ada@example.com")
+        await proxy.restore()
+        await until(lambda: len(sink.received) == 1, server.log_tail)
+        await until(lambda: "mail delivery works again" in log(), server.log_tail)
+        assert await server.stop() == 0, server.log_tail()
+
+    assert log().count("mail delivery failed") == 1, server.log_tail()
+    assert [str(message["To"]) for message in sink.received] == ["ada@example.com"]
