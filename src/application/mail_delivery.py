@@ -26,11 +26,12 @@ class DeliveryPolicy:
     """How hard delivery tries. After the n-th failed attempt a message waits
     `first_retry * 2**(n-1)`, at most `longest_retry`, shortened by up to `jitter` of it at
     random (so that a backlog does not come back all at once); after `max_attempts` failures
-    it is given up. The defaults give up after 10 attempts, 18 to 23 hours after queuing (5, 10,
-    20, 40, 80, 160, 320, 360 and 360 minutes between them, less the jitter)."""
+    it is given up. The defaults give up after 12 attempts, 16 to 21 hours after queuing (1, 2,
+    4, 8, 16, 32, 64, 128, 256, 360 and 360 minutes between them, less the jitter): the first
+    retries come soon, since a reset link is worth little after its 30 minutes."""
 
-    max_attempts: int = 10
-    first_retry: timedelta = timedelta(minutes=5)
+    max_attempts: int = 12
+    first_retry: timedelta = timedelta(minutes=1)
     longest_retry: timedelta = timedelta(hours=6)
     jitter: float = 0.2
     lease: timedelta = timedelta(minutes=10)

@@ -199,7 +199,7 @@ class Settings:
     mail_poll_interval: timedelta | None = timedelta(seconds=2)
     """How often `authsvc serve` looks for mail to send; None (`off`) leaves it to
     `authsvc mail deliver`."""
-    mail_max_attempts: int = 10
+    mail_max_attempts: int = 12
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     api_docs: bool = False

@@ -121,12 +121,13 @@ def test_the_delay_doubles_up_to_the_cap_and_jitter_only_shortens_it() -> None:
 
 def test_the_default_policy_gives_up_about_a_day_after_queuing() -> None:
     policy = DeliveryPolicy()
-    waits = [policy.retry_delay(failures, FULL_DELAY) for failures in range(1, 10)]
-    shortest = [policy.retry_delay(failures, 0.999999) for failures in range(1, 10)]
+    waits = [policy.retry_delay(failures, FULL_DELAY) for failures in range(1, 12)]
+    shortest = [policy.retry_delay(failures, 0.999999) for failures in range(1, 12)]
 
-    assert policy.max_attempts == 10
-    assert timedelta(hours=22) < sum(waits, timedelta(0)) < timedelta(hours=23)
-    assert timedelta(hours=18) < sum(shortest, timedelta(0)) < timedelta(hours=19)
+    assert policy.max_attempts == 12
+    assert waits[0] == timedelta(minutes=1)
+    assert timedelta(hours=20) < sum(waits, timedelta(0)) < timedelta(hours=21)
+    assert timedelta(hours=16) < sum(shortest, timedelta(0)) < timedelta(hours=17)
 
 
 async def test_after_the_last_attempt_the_message_is_given_up_with_an_error_logged(

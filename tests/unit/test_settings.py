@@ -141,7 +141,7 @@ def test_defaults() -> None:
     assert settings.password_reset_rate == RateLimit(3, timedelta(hours=1))
     assert settings.require_email_verification is False
     assert settings.mail_poll_interval == timedelta(seconds=2)
-    assert settings.mail_max_attempts == 10
+    assert settings.mail_max_attempts == 12
     assert settings.log_level == "INFO"
     assert settings.log_format == "console"
     assert settings.api_docs is True
