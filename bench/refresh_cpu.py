@@ -1,12 +1,14 @@
 """CPU per token refresh of the use case itself, on MySQL, without HTTP around it.
 
 Makes a database of its own on the server (dropped afterwards), migrates it, builds the
-service from settings as `authsvc serve` does (bcrypt cost 4, logging at WARNING), registers
+service from settings as `authsvc serve` does (bcrypt cost 4), registers
 and logs in one user, then refreshes many times in a row on one event loop, each refresh with
 the token the previous one gave, as a client does. Beside it, for scale, the session check of
 an authenticated request (`Authenticate`, its access token already verified once). Prints the
 process CPU time per call (median of the rounds, and their range) and the wall time. The server
-runs on the same machine, so its own CPU is not counted: only the service's share.
+runs on the same machine, so its own CPU is not counted: only the service's share. No request
+passes through HTTP, so no access line is written: the harness (compare.sh) measures refresh
+with it.
 
     .venv/bin/python bench/refresh_cpu.py                          # root@127.0.0.1:3306
     .venv/bin/python bench/refresh_cpu.py --calls 2000 --rounds 7
@@ -92,8 +94,8 @@ async def main() -> None:
                 "DATABASE_URL": database_url,
                 "ACCESS_TOKEN_SECRET": secrets.token_urlsafe(36),
                 "REFRESH_TOKEN_SECRET": secrets.token_urlsafe(36),
+                "DATA_ENCRYPTION_KEY": secrets.token_urlsafe(32),
                 "BCRYPT_ROUNDS": "4",
-                "LOG_LEVEL": "WARNING",
             },
             env_file=None,
         )
