@@ -17,7 +17,7 @@ from application.ports import (
     TokenPair,
     UnitOfWorkFactory,
 )
-from application.throttling import PasswordAttempt, PasswordCheck
+from application.throttling import PasswordCheck
 from domain.errors import (
     EmailAlreadyRegistered,
     InvalidCredentials,
@@ -220,14 +220,9 @@ class ChangePassword:
             user = await uow.users.get(command.user_id)
         if user is None:
             raise UserNotFound
-        attempt = PasswordAttempt(
-            email=user.email,
-            user=user,
-            password=command.current_password,
-            device_token=command.device_token,
-            ip=command.ip,
-        )
-        if not await self._password_check(attempt):
+        if not await self._password_check.confirm(
+            user, command.current_password, device_token=command.device_token, ip=command.ip
+        ):
             self._security_log.record(
                 SecurityEvent(
                     name="password_change_failed",

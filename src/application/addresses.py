@@ -13,7 +13,7 @@ from application.mail import (
 )
 from application.messages import email_change, email_changed
 from application.ports import Clock, SecurityEvent, SecurityLog, UnitOfWorkFactory
-from application.throttling import PasswordAttempt, PasswordCheck
+from application.throttling import PasswordCheck
 from domain.email_tokens import EmailTokenPurpose
 from domain.errors import (
     EmailAlreadyRegistered,
@@ -136,14 +136,9 @@ class RequestEmailChange:
             raise UserNotFound
         if new_email == user.email:
             raise ValidationFailed.for_field("newEmail", "is already the account's email")
-        attempt = PasswordAttempt(
-            email=user.email,
-            user=user,
-            password=command.password,
-            device_token=command.device_token,
-            ip=command.ip,
-        )
-        if not await self._password_check(attempt):
+        if not await self._password_check.confirm(
+            user, command.password, device_token=command.device_token, ip=command.ip
+        ):
             self._security_log.record(
                 SecurityEvent(
                     name="email_change_failed",

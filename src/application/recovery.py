@@ -157,7 +157,10 @@ class ResetPassword:
                 raise invalid_token()
             if not await uow.users.set_password_hash(user.id, new_hash):
                 raise invalid_token()
-            await uow.users.mark_email_verified(user.id, token.email)
+            # Conditional on the address the link was sent to: an email change since the
+            # lookup above voids the link, and undoes the writes before it.
+            if await uow.users.mark_email_verified(user.id, token.email) is None:
+                raise invalid_token()
             revoked = await uow.sessions.revoke_all_for_user(user.id, now)
             await uow.outbox.add(password_changed(user, now), now=now)
         await self._password_check.clear_failures(user.email)

@@ -18,7 +18,7 @@ from application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from application.throttling import AttemptCounter, PasswordAttempt, PasswordCheck
+from application.throttling import AttemptCounter, PasswordCheck
 from domain.errors import (
     InvalidCredentials,
     NotAuthenticated,
@@ -41,6 +41,11 @@ from domain.users import User
 
 def _invalid_code(message: str = "is not valid") -> ValidationFailed:
     return ValidationFailed.for_field("code", message)
+
+
+def _code_failures_key(user_id: int) -> str:
+    """Where a user's failed codes are counted, whichever use case checks them."""
+    return f"code-failures:{user_id}"
 
 
 class CodeCheck:
@@ -72,7 +77,7 @@ class CodeCheck:
         normalized = normalized_code(code)
         if not normalized or len(code) > CODE_MAX_LENGTH:
             raise _invalid_code("must be a 6-digit code or a recovery code")
-        key = f"code-failures:{user_id}"
+        key = _code_failures_key(user_id)
         await self._attempts.count(key, ip=ip, user_id=user_id)
         factor = await uow.second_factor.get(user_id)
         if factor is None or not factor.enabled:
@@ -193,14 +198,7 @@ async def _check_password(
 ) -> None:
     if not password:
         raise ValidationFailed.for_field("password", "must not be empty")
-    attempt = PasswordAttempt(
-        email=user.email,
-        user=user,
-        password=password,
-        device_token=device_token,
-        ip=ip,
-    )
-    if not await password_check(attempt):
+    if not await password_check.confirm(user, password, device_token=device_token, ip=ip):
         raise InvalidCredentials("Password is incorrect")
 
 
@@ -250,7 +248,7 @@ class ConfirmTotp:
         if not is_totp_code(code):
             raise _invalid_code("must be the 6-digit code the app shows")
         user = command.user
-        key = f"code-failures:{user.id}"
+        key = _code_failures_key(user.id)
         async with self._uow() as uow:
             factor = await uow.second_factor.get(user.id)
             if factor is None or factor.pending_secret is None:

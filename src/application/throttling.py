@@ -119,6 +119,17 @@ class PasswordCheck:
         await self._attempts.clear(key)
         return True
 
+    async def confirm(
+        self, user: User, password: str, *, device_token: str | None, ip: str | None
+    ) -> bool:
+        """Whether `password` is the signed-in `user`'s, counted as any attempt on their email:
+        the re-authentication asked before a sensitive change."""
+        return await self(
+            PasswordAttempt(
+                email=user.email, user=user, password=password, device_token=device_token, ip=ip
+            )
+        )
+
     async def clear_failures(self, email: Email) -> None:
         """Forgets the checks counted against `email` (a device's own allowance is left as it
         is): a password reset proves the mailbox's owner, whom a stranger's guesses must not
